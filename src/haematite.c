@@ -1,0 +1,89 @@
+/*-------------------------------------------------------------------------
+ *
+ * haematite.c
+ *		Module entry point and the session cache of prepared SPI plans.
+ *
+ * haematite reaches its tables only through SQL that PostgreSQL plans and
+ * executes (SPI), so partitioning, triggers, logical replication and
+ * row-level security on those tables keep working.  To keep that path fast,
+ * every statement is parsed and planned once per session: its plan is saved
+ * with SPI_keepplan in CacheMemoryContext and reused by every later call.
+ * The plan cache revalidates saved plans when the tables change (for example
+ * after DROP and CREATE EXTENSION), so a stale plan is never executed.
+ *
+ * Plans are generic: their parameters are never planned as constants, so a
+ * call never pays for planning after the first one.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "nodes/parsenodes.h"
+
+#include "haematite.h"
+
+PG_MODULE_MAGIC;
+
+/*
+ * haematite_plan
+ *		Return the saved plan of a statement, preparing it on first use.
+ *
+ * The caller must be connected to SPI.  The plan lives until the session
+ * ends; the caller must not free it.  Raises an error when the statement
+ * cannot be prepared, which only happens when the extension's objects are
+ * missing or damaged.
+ */
+SPIPlanPtr
+haematite_plan(HaematiteQuery *query)
+{
+	SPIPlanPtr	plan;
+
+	if (query->plan != NULL)
+		return query->plan;
+
+	plan = SPI_prepare_cursor(query->sql, query->nargs, query->argtypes,
+							  CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		report_spi_failure(query->sql, SPI_result);
+
+	if (SPI_keepplan(plan) != 0)
+		report_spi_failure(query->sql, SPI_ERROR_ARGUMENT);
+
+	query->plan = plan;
+	return plan;
+}
+
+/*
+ * haematite_lookup_int64
+ *		Run a query that returns at most one row of one non-null bigint.
+ *
+ * Stores the value in *result and returns true when the query returned a
+ * row, or returns false when it returned none.  read_only must be true in
+ * STABLE functions, so the query sees the caller's snapshot.  The caller
+ * must be connected to SPI.
+ */
+bool
+haematite_lookup_int64(HaematiteQuery *query, Datum *values, const char *nulls,
+					   bool read_only, int64 *result)
+{
+	int			rc;
+	bool		isnull;
+	Datum		value;
+
+	rc = SPI_execute_plan(haematite_plan(query), values, nulls, read_only, 1);
+	if (rc < 0)
+		report_spi_failure(query->sql, rc);
+
+	if (SPI_processed == 0)
+		return false;
+
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						  &isnull);
+	if (isnull)
+		elog(ERROR, "haematite lookup returned NULL: %s", query->sql);
+
+	*result = DatumGetInt64(value);
+	return true;
+}

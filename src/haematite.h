@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * haematite.h
+ *		Declarations shared by haematite's source files.
+ *
+ * Each SQL-callable function lives in the file of its concept (streams.c,
+ * reads.c, scalar_values.c, expiry.c, flush.c).  This header declares the
+ * helpers they share: argument checks and error reports (errors.c), and the
+ * session cache of prepared SPI plans (haematite.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef HAEMATITE_H
+#define HAEMATITE_H
+
+#include "fmgr.h"
+#include "executor/spi.h"
+
+/* Keys of streams and scalar values are 1 to this many bytes long. */
+#define HAEMATITE_MAX_KEY_BYTES 1024
+
+/* The haematite error class; clients match on these SQLSTATEs. */
+#define ERRCODE_HAEMATITE_SEQUENCE_CONFLICT	MAKE_SQLSTATE('S','E','0','0','1')
+#define ERRCODE_HAEMATITE_VALUE_MISMATCH	MAKE_SQLSTATE('S','E','0','0','2')
+#define ERRCODE_HAEMATITE_HISTORY_COMPACTED	MAKE_SQLSTATE('S','E','0','0','3')
+#define ERRCODE_HAEMATITE_CORRUPT_DATA		MAKE_SQLSTATE('S','E','0','0','4')
+
+/*
+ * A statement haematite runs through SPI, prepared once per session.  The
+ * plan is NULL until the first call needs it.
+ */
+typedef struct HaematiteQuery
+{
+	const char *sql;			/* query text, parameters as $1, $2, ... */
+	int			nargs;			/* number of parameters */
+	Oid			argtypes[8];	/* their types */
+	SPIPlanPtr	plan;			/* saved plan, or NULL before first use */
+} HaematiteQuery;
+
+/* haematite.c */
+extern SPIPlanPtr haematite_plan(HaematiteQuery *query);
+extern bool haematite_lookup_int64(HaematiteQuery *query, Datum *values,
+								   const char *nulls, bool read_only,
+								   int64 *result);
+
+/* errors.c: argument checks, called before any lock is taken */
+extern bytea *check_key_arg(FunctionCallInfo fcinfo, int argno);
+extern int64 check_nonnegative_int64_arg(FunctionCallInfo fcinfo, int argno);
+extern void check_not_null_arg(FunctionCallInfo fcinfo, int argno);
+extern void check_ttl_arg(FunctionCallInfo fcinfo, int argno);
+
+/* errors.c: error reports with fixed SQLSTATEs and DETAIL wording */
+extern char *format_key(bytea *key);
+extern void report_sequence_conflict(bytea *stream_key, int64 expected,
+									 int64 actual) pg_attribute_noreturn();
+extern void report_value_mismatch(bytea *key, bool expected_isnull,
+								  int64 expected, bool actual_isnull,
+								  int64 actual) pg_attribute_noreturn();
+extern void report_history_compacted(bytea *stream_key, int64 from_seq,
+									 int64 next_seq) pg_attribute_noreturn();
+extern void report_sequence_overflow(bytea *stream_key, int64 next_seq,
+									 int64 count) pg_attribute_noreturn();
+extern void report_event_collision(bytea *stream_key, int64 first_seq,
+								   int64 count) pg_attribute_noreturn();
+extern void report_spi_failure(const char *sql, int rc) pg_attribute_noreturn();
+
+#endif							/* HAEMATITE_H */

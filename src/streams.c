@@ -1,0 +1,402 @@
+/*-------------------------------------------------------------------------
+ *
+ * streams.c
+ *		Appending to streams: append, append_batch and next_seq.
+ *
+ * A stream is one row in haematite.stream_heads plus one row per event in
+ * haematite.events.  The head row serialises appends to its stream: every
+ * append updates it (or inserts it, for a new stream) in the same statement
+ * that inserts the events, so the row lock taken by that UPDATE or INSERT is
+ * held until the caller's transaction ends.  Appends to different streams
+ * touch different head rows and never wait for each other; nothing else is
+ * locked.
+ *
+ * Optimistic concurrency comes from the statement's WHERE clause: the UPDATE
+ * only matches when next_seq equals the caller's expected_seq.  Under READ
+ * COMMITTED, a concurrent append that commits first makes PostgreSQL
+ * recheck that clause against the new row version, which then fails, and
+ * the call raises SE001.  Under REPEATABLE READ and SERIALIZABLE PostgreSQL
+ * raises 40001 instead.  A new stream is created by INSERT ... ON CONFLICT DO
+ * NOTHING, so two racing creators never see a unique violation: the loser
+ * inserts nothing and raises SE001.
+ *
+ * The head row update touches no indexed column and the table is created
+ * with a fillfactor below 100, so it is normally a HOT update.
+ *
+ * All memory is allocated in SPI's procedure context or the caller's
+ * per-call context and is freed when the call returns.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/timestamp.h"
+
+#include "haematite.h"
+
+PG_FUNCTION_INFO_V1(append);
+PG_FUNCTION_INFO_V1(append_batch);
+PG_FUNCTION_INFO_V1(next_seq);
+
+/*
+ * The statements below share their parameters:
+ *		$1 stream key (bytea), $2 expected sequence (bigint),
+ *		$3 payload (bytea) or payloads (bytea[]), $4 the time of the call
+ *		(timestamptz), $5 TTL (interval, NULL for none), and for batches
+ *		$6 the number of payloads (bigint).
+ *
+ * Note: appended_at is GREATEST(last_appended_at, $4), computed from the
+ * head row version the UPDATE locked, so it never decreases along a stream
+ * even when the clock steps back or a caller waited for the lock.
+ * live_until is the latest expiry of any event of the stream, so that scan
+ * can tell whether a stream holds a live event without reading its events.
+ */
+#define HEAD_UPDATE_SET(count) \
+	"SET next_seq = next_seq OPERATOR(pg_catalog.+) " count ", " \
+	"    last_appended_at = GREATEST(last_appended_at, $4), " \
+	"    live_until = GREATEST(live_until, " \
+	"        COALESCE(GREATEST(last_appended_at, $4) OPERATOR(pg_catalog.+) $5, " \
+	"                 'infinity'::pg_catalog.timestamptz)) " \
+	"WHERE stream_key OPERATOR(pg_catalog.=) $1 " \
+	"  AND next_seq OPERATOR(pg_catalog.=) $2 "
+
+#define HEAD_INSERT_VALUES(count) \
+	"VALUES ($1, " count ", $4, " \
+	"        COALESCE($4 OPERATOR(pg_catalog.+) $5, " \
+	"                 'infinity'::pg_catalog.timestamptz)) " \
+	"ON CONFLICT (stream_key) DO NOTHING "
+
+#define EVENTS_INSERT \
+	"INSERT INTO haematite.events " \
+	"    (stream_key, seq, payload, appended_at, expires_at) "
+
+/* One event onto an existing stream whose next sequence is $2. */
+static HaematiteQuery append_existing_query = {
+	.sql =
+	"WITH head AS ("
+	"  UPDATE haematite.stream_heads " HEAD_UPDATE_SET("1")
+	"  RETURNING last_appended_at) "
+	EVENTS_INSERT
+	"SELECT $1, $2, $3, head.last_appended_at, "
+	"       head.last_appended_at OPERATOR(pg_catalog.+) $5 "
+	"FROM head",
+	.nargs = 5,
+	.argtypes = {BYTEAOID, INT8OID, BYTEAOID, TIMESTAMPTZOID, INTERVALOID},
+};
+
+/* One event as the first of a new stream. */
+static HaematiteQuery append_new_query = {
+	.sql =
+	"WITH head AS ("
+	"  INSERT INTO haematite.stream_heads AS h "
+	"      (stream_key, next_seq, last_appended_at, live_until) "
+	HEAD_INSERT_VALUES("1")
+	"  RETURNING h.last_appended_at) "
+	EVENTS_INSERT
+	"SELECT $1, 0, $3, head.last_appended_at, "
+	"       head.last_appended_at OPERATOR(pg_catalog.+) $5 "
+	"FROM head",
+	.nargs = 5,
+	.argtypes = {BYTEAOID, INT8OID, BYTEAOID, TIMESTAMPTZOID, INTERVALOID},
+};
+
+/* $6 events onto an existing stream whose next sequence is $2. */
+static HaematiteQuery append_batch_existing_query = {
+	.sql =
+	"WITH head AS ("
+	"  UPDATE haematite.stream_heads " HEAD_UPDATE_SET("$6")
+	"  RETURNING last_appended_at) "
+	EVENTS_INSERT
+	"SELECT $1, $2 OPERATOR(pg_catalog.+) p.ord OPERATOR(pg_catalog.-) 1, "
+	"       p.payload, head.last_appended_at, "
+	"       head.last_appended_at OPERATOR(pg_catalog.+) $5 "
+	"FROM head, pg_catalog.unnest($3) WITH ORDINALITY AS p(payload, ord)",
+	.nargs = 6,
+	.argtypes = {BYTEAOID, INT8OID, BYTEAARRAYOID, TIMESTAMPTZOID, INTERVALOID,
+	INT8OID},
+};
+
+/* $6 events as the first of a new stream. */
+static HaematiteQuery append_batch_new_query = {
+	.sql =
+	"WITH head AS ("
+	"  INSERT INTO haematite.stream_heads AS h "
+	"      (stream_key, next_seq, last_appended_at, live_until) "
+	HEAD_INSERT_VALUES("$6")
+	"  RETURNING h.last_appended_at) "
+	EVENTS_INSERT
+	"SELECT $1, p.ord OPERATOR(pg_catalog.-) 1, "
+	"       p.payload, head.last_appended_at, "
+	"       head.last_appended_at OPERATOR(pg_catalog.+) $5 "
+	"FROM head, pg_catalog.unnest($3) WITH ORDINALITY AS p(payload, ord)",
+	.nargs = 6,
+	.argtypes = {BYTEAOID, INT8OID, BYTEAARRAYOID, TIMESTAMPTZOID, INTERVALOID,
+	INT8OID},
+};
+
+/* The next sequence of a stream, without locking it. */
+static HaematiteQuery next_seq_query = {
+	.sql =
+	"SELECT next_seq FROM haematite.stream_heads "
+	"WHERE stream_key OPERATOR(pg_catalog.=) $1",
+	.nargs = 1,
+	.argtypes = {BYTEAOID},
+};
+
+/* The next sequence of a stream, locking its head row as an append would. */
+static HaematiteQuery lock_head_query = {
+	.sql =
+	"SELECT next_seq FROM haematite.stream_heads "
+	"WHERE stream_key OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	.nargs = 1,
+	.argtypes = {BYTEAOID},
+};
+
+/* Arguments of one append or append_batch call, checked. */
+typedef struct AppendRequest
+{
+	bytea	   *stream_key;
+	Datum		payload;		/* bytea, or bytea[] for a batch */
+	int64		count;			/* number of payloads */
+	int64		expected_seq;
+	bool		ttl_isnull;
+	Datum		ttl;			/* interval, when not NULL */
+} AppendRequest;
+
+/*
+ * current_next_seq
+ *		Return the stream's next sequence as a new snapshot sees it, 0 when
+ *		the stream does not exist.
+ *
+ * Used to fill in the "actual" sequence of SE001.  The caller must be
+ * connected to SPI.
+ */
+static int64
+current_next_seq(bytea *stream_key, bool read_only)
+{
+	Datum		values[1] = {PointerGetDatum(stream_key)};
+	int64		result;
+
+	if (!haematite_lookup_int64(&next_seq_query, values, NULL, read_only,
+								&result))
+		result = 0;
+
+	return result;
+}
+
+/*
+ * run_append
+ *		Append the request's events in one statement; return the new next
+ *		sequence.
+ *
+ * Raises SE001 when expected_seq is not the stream's next sequence, 22003
+ * when the stream would pass the bigint maximum, and SE004 when an event
+ * row already occupies one of the sequences being written.  On success the
+ * stream's head row stays locked until the caller's transaction ends.
+ */
+static int64
+run_append(AppendRequest *req, HaematiteQuery *existing_query,
+		   HaematiteQuery *new_query)
+{
+	HaematiteQuery *query;
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	volatile int rc = 0;
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	/* A new stream starts at 0; any other expectation needs its head row. */
+	query = (req->expected_seq == 0) ? new_query : existing_query;
+
+	values[0] = PointerGetDatum(req->stream_key);
+	values[1] = Int64GetDatum(req->expected_seq);
+	values[2] = req->payload;
+	values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[4] = req->ttl;
+	if (req->ttl_isnull)
+		nulls[4] = 'n';
+	values[5] = Int64GetDatum(req->count);
+
+	SPI_connect();
+
+	/* An append that would overflow next_seq fails unless SE001 applies. */
+	if (req->expected_seq > PG_INT64_MAX - req->count)
+	{
+		int64		actual = current_next_seq(req->stream_key, false);
+
+		if (actual != req->expected_seq)
+			report_sequence_conflict(req->stream_key, req->expected_seq,
+									 actual);
+		report_sequence_overflow(req->stream_key, actual, req->count);
+	}
+
+	/*
+	 * Advance the head row and insert the events.  A unique violation on
+	 * the event table means a row exists where the head says none can be;
+	 * report it as corrupt data.  The error is re-raised at once, so
+	 * catching it without a subtransaction is safe.
+	 */
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(haematite_plan(query), values, nulls, false, 0);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_UNIQUE_VIOLATION ||
+			edata->schema_name == NULL ||
+			strcmp(edata->schema_name, "haematite") != 0)
+			PG_RE_THROW();
+
+		FlushErrorState();
+		report_event_collision(req->stream_key, req->expected_seq,
+							   req->count);
+	}
+	PG_END_TRY();
+
+	if (rc != SPI_OK_INSERT)
+		report_spi_failure(query->sql, rc);
+
+	/* No row inserted: the head did not match expected_seq. */
+	if (SPI_processed == 0)
+		report_sequence_conflict(req->stream_key, req->expected_seq,
+								 current_next_seq(req->stream_key, false));
+
+	if (SPI_processed != (uint64) req->count)
+		elog(ERROR, "append inserted " UINT64_FORMAT " events instead of " INT64_FORMAT,
+			 SPI_processed, req->count);
+
+	SPI_finish();
+
+	return req->expected_seq + req->count;
+}
+
+/*
+ * check_empty_batch
+ *		Check an empty batch's expected sequence; return it.
+ *
+ * Locks the stream's head row, when there is one, so that the check holds
+ * until the caller's transaction ends, as a real append's would.  Creates
+ * nothing for a stream that does not exist.  Raises SE001 on a mismatch.
+ */
+static int64
+check_empty_batch(AppendRequest *req)
+{
+	Datum		values[1] = {PointerGetDatum(req->stream_key)};
+	int64		actual;
+
+	SPI_connect();
+
+	if (!haematite_lookup_int64(&lock_head_query, values, NULL, false,
+								&actual))
+		actual = 0;
+
+	if (actual != req->expected_seq)
+		report_sequence_conflict(req->stream_key, req->expected_seq, actual);
+
+	SPI_finish();
+
+	return actual;
+}
+
+/*
+ * check_append_args
+ *		Fill req from the arguments shared by append and append_batch:
+ *		stream_key (0), expected_seq (2) and ttl (3).
+ */
+static void
+check_append_args(FunctionCallInfo fcinfo, AppendRequest *req)
+{
+	req->stream_key = check_key_arg(fcinfo, 0);
+	req->expected_seq = check_nonnegative_int64_arg(fcinfo, 2);
+
+	check_ttl_arg(fcinfo, 3);
+	req->ttl_isnull = PG_ARGISNULL(3);
+	req->ttl = req->ttl_isnull ? (Datum) 0 : PG_GETARG_DATUM(3);
+}
+
+/*
+ * append(stream_key bytea|text, payload bytea, expected_seq bigint,
+ *		  ttl interval DEFAULT NULL) RETURNS bigint
+ *
+ * Appends one event if expected_seq is the stream's next sequence and
+ * returns the new next sequence.  The stream's head row stays locked until
+ * the caller's transaction ends.
+ */
+Datum
+append(PG_FUNCTION_ARGS)
+{
+	AppendRequest req;
+
+	check_append_args(fcinfo, &req);
+	check_not_null_arg(fcinfo, 1);
+	req.payload = PG_GETARG_DATUM(1);
+	req.count = 1;
+
+	PG_RETURN_INT64(run_append(&req, &append_existing_query,
+							   &append_new_query));
+}
+
+/*
+ * append_batch(stream_key bytea|text, payloads bytea[], expected_seq bigint,
+ *				ttl interval DEFAULT NULL) RETURNS bigint
+ *
+ * Appends every payload, in array order, as consecutive events sharing one
+ * appended_at, or none of them.  An empty array only checks expected_seq.
+ * Returns the new next sequence.
+ */
+Datum
+append_batch(PG_FUNCTION_ARGS)
+{
+	AppendRequest req;
+	ArrayType  *payloads;
+
+	check_append_args(fcinfo, &req);
+
+	/* The array must be one-dimensional and free of NULLs. */
+	check_not_null_arg(fcinfo, 1);
+	payloads = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(payloads) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payloads must be a one-dimensional array, but has %d dimensions",
+						ARR_NDIM(payloads))));
+	if (array_contains_nulls(payloads))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payloads must not contain NULL elements")));
+
+	req.payload = PointerGetDatum(payloads);
+	req.count = ArrayGetNItems(ARR_NDIM(payloads), ARR_DIMS(payloads));
+
+	if (req.count == 0)
+		PG_RETURN_INT64(check_empty_batch(&req));
+
+	PG_RETURN_INT64(run_append(&req, &append_batch_existing_query,
+							   &append_batch_new_query));
+}
+
+/*
+ * next_seq(stream_key bytea|text) RETURNS bigint
+ *
+ * Returns the stream's next sequence, which is also the number of events
+ * ever appended to it, or 0 for a stream that never existed.  Takes no lock.
+ */
+Datum
+next_seq(PG_FUNCTION_ARGS)
+{
+	bytea	   *stream_key = check_key_arg(fcinfo, 0);
+	int64		result;
+
+	SPI_connect();
+	result = current_next_seq(stream_key, true);
+	SPI_finish();
+
+	PG_RETURN_INT64(result);
+}
