@@ -21,10 +21,42 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/parsenodes.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "haematite.h"
 
 PG_MODULE_MAGIC;
+
+/* haematite.max_batch_bytes: the largest payload array append_batch takes. */
+int			haematite_max_batch_bytes = 64 * 1024 * 1024;
+
+void		_PG_init(void);
+
+/*
+ * _PG_init
+ *		Define haematite's settings when the module is loaded.
+ *
+ * The limit is superuser-only (PGC_SUSET), so an application role cannot
+ * raise it to make one call allocate more.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("haematite.max_batch_bytes",
+							"Sets the largest payload array that one append_batch call accepts.",
+							"The size is that of the whole array value, headers included. "
+							"Larger batches fail with SQLSTATE 54000 before any work is done.",
+							&haematite_max_batch_bytes,
+							64 * 1024 * 1024,
+							1024,
+							(int) MaxAllocSize,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("haematite");
+}
 
 /*
  * haematite_plan

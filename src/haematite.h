@@ -38,6 +38,7 @@ typedef struct HaematiteQuery
 } HaematiteQuery;
 
 /* haematite.c */
+extern int	haematite_max_batch_bytes;
 extern SPIPlanPtr haematite_plan(HaematiteQuery *query);
 extern bool haematite_lookup_int64(HaematiteQuery *query, Datum *values,
 								   const char *nulls, bool read_only,

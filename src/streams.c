@@ -30,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -355,12 +356,25 @@ Datum
 append_batch(PG_FUNCTION_ARGS)
 {
 	AppendRequest req;
+	Size		payloads_bytes;
 	ArrayType  *payloads;
 
 	check_append_args(fcinfo, &req);
 
-	/* The array must be one-dimensional and free of NULLs. */
+	/*
+	 * The array must be within the size limit, one-dimensional and free of
+	 * NULLs.  Check the size before detoasting, which would allocate it.
+	 */
 	check_not_null_arg(fcinfo, 1);
+	payloads_bytes = toast_raw_datum_size(PG_GETARG_DATUM(1));
+	if (payloads_bytes > (Size) haematite_max_batch_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("payloads array is too large for one batch"),
+				 errdetail("The array is %zu bytes; haematite.max_batch_bytes is %d bytes.",
+						   payloads_bytes, haematite_max_batch_bytes),
+				 errhint("Split the payloads into several append_batch calls.")));
+
 	payloads = PG_GETARG_ARRAYTYPE_P(1);
 	if (ARR_NDIM(payloads) > 1)
 		ereport(ERROR,
