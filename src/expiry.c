@@ -20,13 +20,18 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/parsenodes.h"
 #include "utils/timestamp.h"
 
 #include "haematite.h"
 
 PG_FUNCTION_INFO_V1(sweep);
 
-/* Delete at most $2 (NULL: all) events that expired by $1. */
+/*
+ * Delete at most $2 (NULL: all) events that expired by $1.  Planned for each
+ * call's values: a join plan fit for deleting ten events is unfit for
+ * deleting millions, and the other way round.
+ */
 static HaematiteQuery sweep_query = {
 	.sql =
 	"WITH expired AS ("
@@ -38,6 +43,7 @@ static HaematiteQuery sweep_query = {
 	"  AND e.seq OPERATOR(pg_catalog.=) x.seq",
 	.nargs = 2,
 	.argtypes = {TIMESTAMPTZOID, INT8OID},
+	.cursor_options = CURSOR_OPT_CUSTOM_PLAN,
 };
 
 /*

@@ -11,8 +11,9 @@
  * The plan cache revalidates saved plans when the tables change (for example
  * after DROP and CREATE EXTENSION), so a stale plan is never executed.
  *
- * Plans are generic: their parameters are never planned as constants, so a
- * call never pays for planning after the first one.
+ * Plans are generic unless a statement asks otherwise: their parameters are
+ * never planned as constants, so a call never pays for planning after the
+ * first one.
  *
  *-------------------------------------------------------------------------
  */
@@ -71,12 +72,15 @@ SPIPlanPtr
 haematite_plan(HaematiteQuery *query)
 {
 	SPIPlanPtr	plan;
+	int			cursor_options;
 
 	if (query->plan != NULL)
 		return query->plan;
 
+	cursor_options = query->cursor_options != 0 ?
+		query->cursor_options : CURSOR_OPT_GENERIC_PLAN;
 	plan = SPI_prepare_cursor(query->sql, query->nargs, query->argtypes,
-							  CURSOR_OPT_GENERIC_PLAN);
+							  cursor_options);
 	if (plan == NULL)
 		report_spi_failure(query->sql, SPI_result);
 

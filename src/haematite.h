@@ -34,6 +34,8 @@ typedef struct HaematiteQuery
 	const char *sql;			/* query text, parameters as $1, $2, ... */
 	int			nargs;			/* number of parameters */
 	Oid			argtypes[8];	/* their types */
+	int			cursor_options; /* CURSOR_OPT_* planner options; 0 means
+								 * CURSOR_OPT_GENERIC_PLAN */
 	SPIPlanPtr	plan;			/* saved plan, or NULL before first use */
 } HaematiteQuery;
 

@@ -33,6 +33,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "tcop/pquery.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -74,7 +75,9 @@ static HaematiteQuery head_next_seq_query = {
 
 /*
  * Streams with keys in [$1, $2) holding a live event at $3.  live_until is
- * the latest expiry among a stream's events, so no event is read.
+ * the latest expiry among a stream's events, so no event is read.  The scans
+ * are planned for a cursor's fast start, which makes them walk the primary
+ * key in order instead of collecting and sorting every match first.
  */
 static HaematiteQuery scan_range_query = {
 	.sql =
@@ -85,6 +88,7 @@ static HaematiteQuery scan_range_query = {
 	"ORDER BY stream_key",
 	.nargs = 3,
 	.argtypes = {BYTEAOID, BYTEAOID, TIMESTAMPTZOID},
+	.cursor_options = CURSOR_OPT_GENERIC_PLAN | CURSOR_OPT_FAST_PLAN,
 };
 
 /*
@@ -99,6 +103,7 @@ static HaematiteQuery scan_from_query = {
 	"ORDER BY stream_key",
 	.nargs = 2,
 	.argtypes = {BYTEAOID, TIMESTAMPTZOID},
+	.cursor_options = CURSOR_OPT_GENERIC_PLAN | CURSOR_OPT_FAST_PLAN,
 };
 
 /* A cursor being read in batches, across calls of one SRF. */
