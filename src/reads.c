@@ -3,11 +3,15 @@
  * reads.c
  *		Reading streams: read, read_from and scan.
  *
- * These set-returning functions stream their rows: each opens a cursor
- * (a portal) on a saved plan at its first call, fetches rows from it in
- * batches of CURSOR_BATCH_ROWS, and returns one row per call.  A batch is
- * held in a tuplestore limited to work_mem, which spills to a temporary file
- * beyond that, so a stream of any length is read in bounded memory.
+ * Called in a select list or from a procedural language, these
+ * set-returning functions stream their rows: each opens a cursor (a portal)
+ * on a saved plan at its first call, fetches rows from it in batches of
+ * CURSOR_BATCH_ROWS, and returns one row per call.  A batch is held in a
+ * tuplestore limited to work_mem, which spills to a temporary file beyond
+ * that, so a stream of any length is read in bounded memory.  Called in
+ * FROM, where PostgreSQL stores all of a function's rows in a tuplestore
+ * before passing any on, they fill that tuplestore directly instead, in one
+ * executor run; it too is limited to work_mem.
  *
  * Readers take no lock and run in the caller's snapshot (they are STABLE,
  * and SPI runs their queries read-only), so a reader never waits for a
@@ -255,21 +259,23 @@ cursor_scan_close(CursorScan *scan)
  *		Start a value-per-call SRF; return its context, with the blessed
  *		result row type in tuple_desc.
  *
- * Leaves the multi-call memory context current; the caller switches back.
+ * Leaves the current memory context as it found it.
  */
 static FuncCallContext *
-begin_srf(FunctionCallInfo fcinfo, MemoryContext *caller_context)
+begin_srf(FunctionCallInfo fcinfo)
 {
 	FuncCallContext *funcctx;
+	MemoryContext old_context;
 	TupleDesc	tupdesc;
 
 	funcctx = SRF_FIRSTCALL_INIT();
-	*caller_context = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+	old_context = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	funcctx->tuple_desc = BlessTupleDesc(tupdesc);
 
+	MemoryContextSwitchTo(old_context);
 	return funcctx;
 }
 
@@ -292,33 +298,145 @@ next_srf_row(FunctionCallInfo fcinfo)
 }
 
 /*
- * start_read
- *		First call of read and read_from: open the cursor on the live events
- *		of stream_key from from_seq, at most max_count of them (NULL: all).
+ * return_no_rows
+ *		Finish a SRF that has nothing to read, from its first call.
+ */
+static Datum
+return_no_rows(FunctionCallInfo fcinfo)
+{
+	begin_srf(fcinfo);
+	return next_srf_row(fcinfo);
+}
+
+/*
+ * caller_prefers_materialize
+ *		Return true when the caller collects the rows in a tuplestore anyway.
+ *
+ * A function in FROM runs under a Function Scan, which stores every row the
+ * function returns in a tuplestore before passing the first one on, and says
+ * so with SFRM_Materialize_Preferred.  Filling that tuplestore directly saves
+ * a call and two tuple copies per row.  A function in a select list, or
+ * called from a procedural language, gets its rows streamed.
+ */
+static bool
+caller_prefers_materialize(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	return rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) &&
+		(rsinfo->allowedModes & SFRM_Materialize) != 0 &&
+		(rsinfo->allowedModes & SFRM_Materialize_Preferred) != 0;
+}
+
+/*
+ * materialize_rows
+ *		Run query into a tuplestore handed to the caller as the SRF's result;
+ *		return the number of rows.
+ *
+ * The executor writes each row straight into the tuplestore, which is
+ * limited to work_mem and spills to a temporary file beyond that.  The
+ * tuplestore and its descriptor live in the caller's per-query memory
+ * context.  The caller must be connected to SPI.
+ */
+static uint64
+materialize_rows(FunctionCallInfo fcinfo, HaematiteQuery *query,
+				 Datum *values, const char *nulls)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext per_query_context = rsinfo->econtext->ecxt_per_query_memory;
+	MemoryContext old_context;
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	DestReceiver *dest;
+	ParamListInfo params;
+	SPIExecuteOptions options = {0};
+	int			rc;
+
+	old_context = MemoryContextSwitchTo(per_query_context);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0,
+								  false, work_mem);
+	MemoryContextSwitchTo(old_context);
+
+	params = makeParamList(query->nargs);
+	for (int i = 0; i < query->nargs; i++)
+	{
+		params->params[i].value = values[i];
+		params->params[i].isnull = (nulls != NULL && nulls[i] == 'n');
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = query->argtypes[i];
+	}
+
+	dest = CreateTuplestoreDestReceiver();
+	SetTuplestoreDestReceiverParams(dest, store, per_query_context, false,
+									NULL, NULL);
+
+	options.params = params;
+	options.read_only = true;
+	options.dest = dest;
+	rc = SPI_execute_plan_extended(haematite_plan(query), &options);
+	if (rc != SPI_OK_SELECT)
+		report_spi_failure(query->sql, rc);
+	dest->rDestroy(dest);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = tupdesc;
+
+	return tuplestore_tuple_count(store);
+}
+
+/*
+ * begin_rows
+ *		First call of a row-returning function: run query and return how
+ *		many rows are ready, which is 0 exactly when the result is empty.
+ *
+ * Either fills the caller's tuplestore with every row (*materialized set
+ * to true; the function then returns at once) or opens a cursor whose
+ * first batch is fetched (the rows are then returned one per call by
+ * next_srf_row).  The caller must be connected to SPI.
+ */
+static uint64
+begin_rows(FunctionCallInfo fcinfo, HaematiteQuery *query, Datum *values,
+		   const char *nulls, bool *materialized)
+{
+	FuncCallContext *funcctx;
+	CursorScan *scan;
+
+	*materialized = caller_prefers_materialize(fcinfo);
+	if (*materialized)
+		return materialize_rows(fcinfo, query, values, nulls);
+
+	funcctx = begin_srf(fcinfo);
+	scan = cursor_scan_open(fcinfo, funcctx, haematite_plan(query), values,
+							nulls);
+	funcctx->user_fctx = scan;
+
+	return tuplestore_tuple_count(scan->batch);
+}
+
+/*
+ * read_events
+ *		First call of read and read_from: return the live events of
+ *		stream_key from from_seq on, at most max_count of them (NULL: all).
  *
  * Raises SE003 when no live event is found although the stream has events
  * at or after from_seq.  The head row is read in the same snapshot as the
- * events, so the check cannot be fooled by a concurrent append.
+ * events, so a concurrent append cannot make the check wrong.
  */
-static void
-start_read(FunctionCallInfo fcinfo, bytea *stream_key, int64 from_seq,
-		   bool max_count_isnull, int64 max_count)
+static Datum
+read_events(FunctionCallInfo fcinfo, bytea *stream_key, int64 from_seq,
+			bool max_count_isnull, int64 max_count)
 {
-	FuncCallContext *funcctx;
-	MemoryContext caller_context;
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	CursorScan *scan;
+	bool		materialized;
 	int64		head_next_seq;
-
-	funcctx = begin_srf(fcinfo, &caller_context);
 
 	/* max_count 0 asks for nothing, and nothing can be compacted. */
 	if (!max_count_isnull && max_count == 0)
-	{
-		MemoryContextSwitchTo(caller_context);
-		return;
-	}
+		return return_no_rows(fcinfo);
 
 	values[0] = PointerGetDatum(stream_key);
 	values[1] = Int64GetDatum(from_seq);
@@ -329,11 +447,8 @@ start_read(FunctionCallInfo fcinfo, bytea *stream_key, int64 from_seq,
 
 	SPI_connect();
 
-	scan = cursor_scan_open(fcinfo, funcctx, haematite_plan(&read_from_query),
-							values, nulls);
-	funcctx->user_fctx = scan;
-
-	if (tuplestore_tuple_count(scan->batch) == 0)
+	if (begin_rows(fcinfo, &read_from_query, values, nulls,
+				   &materialized) == 0)
 	{
 		Datum		head_values[1] = {PointerGetDatum(stream_key)};
 
@@ -345,7 +460,9 @@ start_read(FunctionCallInfo fcinfo, bytea *stream_key, int64 from_seq,
 
 	SPI_finish();
 
-	MemoryContextSwitchTo(caller_context);
+	if (materialized)
+		return (Datum) 0;
+	return next_srf_row(fcinfo);
 }
 
 /*
@@ -361,11 +478,7 @@ Datum
 read_stream(PG_FUNCTION_ARGS)
 {
 	if (SRF_IS_FIRSTCALL())
-	{
-		bytea	   *stream_key = check_key_arg(fcinfo, 0);
-
-		start_read(fcinfo, stream_key, 0, true, 0);
-	}
+		return read_events(fcinfo, check_key_arg(fcinfo, 0), 0, true, 0);
 
 	return next_srf_row(fcinfo);
 }
@@ -399,7 +512,8 @@ read_from(PG_FUNCTION_ARGS)
 								max_count)));
 		}
 
-		start_read(fcinfo, stream_key, from_seq, max_count_isnull, max_count);
+		return read_events(fcinfo, stream_key, from_seq, max_count_isnull,
+						   max_count);
 	}
 
 	return next_srf_row(fcinfo);
@@ -448,12 +562,11 @@ scan(PG_FUNCTION_ARGS)
 {
 	if (SRF_IS_FIRSTCALL())
 	{
-		FuncCallContext *funcctx;
-		MemoryContext caller_context;
 		bytea	   *prefix;
 		bytea	   *upper;
 		Datum		values[3];
 		HaematiteQuery *query;
+		bool		materialized;
 
 		/* Check the prefix: NULL is an error, any length is allowed. */
 		if (PG_NARGS() > 0)
@@ -470,14 +583,9 @@ scan(PG_FUNCTION_ARGS)
 			SET_VARSIZE(prefix, VARHDRSZ);
 		}
 
-		funcctx = begin_srf(fcinfo, &caller_context);
-
 		/* No key is longer than HAEMATITE_MAX_KEY_BYTES. */
 		if (VARSIZE_ANY_EXHDR(prefix) > HAEMATITE_MAX_KEY_BYTES)
-		{
-			MemoryContextSwitchTo(caller_context);
-			return next_srf_row(fcinfo);
-		}
+			return return_no_rows(fcinfo);
 
 		upper = prefix_upper_bound(VARDATA_ANY(prefix),
 								   VARSIZE_ANY_EXHDR(prefix));
@@ -495,12 +603,11 @@ scan(PG_FUNCTION_ARGS)
 		}
 
 		SPI_connect();
-		funcctx->user_fctx = cursor_scan_open(fcinfo, funcctx,
-											  haematite_plan(query),
-											  values, NULL);
+		begin_rows(fcinfo, query, values, NULL, &materialized);
 		SPI_finish();
 
-		MemoryContextSwitchTo(caller_context);
+		if (materialized)
+			return (Datum) 0;
 	}
 
 	return next_srf_row(fcinfo);
