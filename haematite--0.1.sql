@@ -3,6 +3,11 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION haematite" to load this file. \quit
 
+CREATE SCHEMA haematite;
+
+COMMENT ON SCHEMA haematite IS
+	'haematite event store: streams, events, compare-and-swap values and their API';
+
 /*
  * Tables
  *

@@ -12,7 +12,7 @@
  *
  * Messages name the stream or key.  A key is shown as text in double quotes
  * when its bytes are valid in the database encoding and contain no control
- * characters, and as \x-prefixed hex otherwise.
+ * character, double quote or backslash, and as \x-prefixed hex otherwise.
  *
  *-------------------------------------------------------------------------
  */
@@ -203,7 +203,8 @@ check_ttl_arg(FunctionCallInfo fcinfo, int argno)
  *		Return a stream or scalar key as it appears in messages.
  *
  * Text in double quotes when the bytes are valid in the database encoding
- * and hold no control character, \x-prefixed hex otherwise.  The result is
+ * and hold no control character, double quote or backslash, so that the
+ * text cannot be misread; \x-prefixed hex otherwise.  The result is
  * palloc'd in the current memory context.
  */
 char *
@@ -219,7 +220,7 @@ format_key(bytea *key)
 	{
 		unsigned char c = (unsigned char) data[i];
 
-		if (c < 0x20 || c == 0x7f)
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
 			printable = false;
 	}
 
@@ -312,10 +313,11 @@ report_sequence_overflow(bytea *stream_key, int64 next_seq, int64 count)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-			 errmsg("stream %s cannot take " INT64_FORMAT " more events",
-					format_key(stream_key), count),
-			 errdetail("The stream's next sequence is " INT64_FORMAT "; sequences end at " INT64_FORMAT ".",
-					   next_seq, PG_INT64_MAX)));
+			 errmsg("stream %s would pass the maximum sequence number",
+					format_key(stream_key)),
+			 errdetail_plural("The stream's next sequence is " INT64_FORMAT "; appending " INT64_FORMAT " event would pass " INT64_FORMAT ".",
+							  "The stream's next sequence is " INT64_FORMAT "; appending " INT64_FORMAT " events would pass " INT64_FORMAT ".",
+							  count, next_seq, count, PG_INT64_MAX)));
 }
 
 /*
@@ -329,10 +331,18 @@ report_sequence_overflow(bytea *stream_key, int64 next_seq, int64 count)
 void
 report_event_collision(bytea *stream_key, int64 first_seq, int64 count)
 {
+	if (count == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_HAEMATITE_CORRUPT_DATA),
+				 errmsg("corrupt data in stream %s", format_key(stream_key)),
+				 errdetail("An event row already exists at sequence " INT64_FORMAT ", which the stream head row marks as not yet written.",
+						   first_seq),
+				 errhint("Check for writes to haematite.events that bypassed haematite's functions.")));
+
 	ereport(ERROR,
 			(errcode(ERRCODE_HAEMATITE_CORRUPT_DATA),
 			 errmsg("corrupt data in stream %s", format_key(stream_key)),
-			 errdetail("An event row already exists in sequences " INT64_FORMAT " to " INT64_FORMAT ", which the stream head row marks as not yet written.",
+			 errdetail("An event row already exists at one or more of sequences " INT64_FORMAT " to " INT64_FORMAT ", which the stream head row marks as not yet written.",
 					   first_seq, first_seq + count - 1),
 			 errhint("Check for writes to haematite.events that bypassed haematite's functions.")));
 }
