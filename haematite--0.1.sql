@@ -244,3 +244,42 @@ COMMENT ON FUNCTION haematite.scan() IS
  */
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA haematite FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA haematite FROM PUBLIC;
+
+/*
+ * ALTER DEFAULT PRIVILEGES of the installing role may have granted rights on
+ * the objects above to other roles, for example INSERT on the tables or
+ * TRIGGER, which would let a role run code as the owner.  Revoke every grant
+ * to any role but the owner, so that exactly the README's recipes apply.
+ */
+DO $$
+DECLARE
+	leaked record;
+BEGIN
+	FOR leaked IN
+		SELECT 'SCHEMA haematite' AS object, a.grantee
+		FROM pg_catalog.pg_namespace n,
+			 pg_catalog.aclexplode(n.nspacl) a
+		WHERE n.nspname OPERATOR(pg_catalog.=) 'haematite'
+		  AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+		UNION
+		SELECT 'TABLE ' OPERATOR(pg_catalog.||) c.oid::pg_catalog.regclass::pg_catalog.text,
+			   a.grantee
+		FROM pg_catalog.pg_class c,
+			 pg_catalog.aclexplode(c.relacl) a
+		WHERE c.relnamespace OPERATOR(pg_catalog.=) 'haematite'::pg_catalog.regnamespace
+		  AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+		UNION
+		SELECT 'FUNCTION ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text,
+			   a.grantee
+		FROM pg_catalog.pg_proc p,
+			 pg_catalog.aclexplode(p.proacl) a
+		WHERE p.pronamespace OPERATOR(pg_catalog.=) 'haematite'::pg_catalog.regnamespace
+		  AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', leaked.object,
+			CASE WHEN leaked.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE leaked.grantee::pg_catalog.regrole::pg_catalog.text
+			END);
+	END LOOP;
+END
+$$;

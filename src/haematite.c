@@ -4,8 +4,9 @@
  *		Module entry point and the session cache of prepared SPI plans.
  *
  * haematite reaches its tables only through SQL that PostgreSQL plans and
- * executes (SPI), so partitioning, triggers, logical replication and
- * row-level security on those tables keep working.  To keep that path fast,
+ * executes (SPI), so partitioning, triggers and logical replication on those
+ * tables keep working.  (Row-level security policies do not apply: the
+ * functions run as the extension owner, a superuser, who bypasses them.)  To keep that path fast,
  * every statement is parsed and planned once per session: its plan is saved
  * with SPI_keepplan in CacheMemoryContext and reused by every later call.
  * The plan cache revalidates saved plans when the tables change (for example

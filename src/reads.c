@@ -110,10 +110,19 @@ static HaematiteQuery scan_from_query = {
 	.cursor_options = CURSOR_OPT_GENERIC_PLAN | CURSOR_OPT_FAST_PLAN,
 };
 
-/* A cursor being read in batches, across calls of one SRF. */
+/*
+ * A cursor being read in batches, across calls of one SRF.
+ *
+ * Note: the caller's SQL runs between the calls, and could close a portal it
+ * can name and open its own under the same name, whose rows would then be
+ * returned as ours.  So the portal gets a name with 64 random bits that
+ * pg_cursors does not show, and every lookup checks it is still the very
+ * portal opened.
+ */
 typedef struct CursorScan
 {
-	char	   *portal_name;	/* NULL once the portal is closed */
+	char		portal_name[NAMEDATALEN];	/* unguessable, see above */
+	Portal		portal;			/* NULL once the portal is closed */
 	bool		portal_exhausted;	/* last fetch returned a short batch */
 	Tuplestorestate *batch;		/* rows fetched but not yet returned */
 	TupleTableSlot *slot;		/* holds the row being returned */
@@ -123,6 +132,24 @@ typedef struct CursorScan
 static void cursor_scan_close(CursorScan *scan);
 
 /*
+ * cursor_scan_portal
+ *		Return the scan's portal, or NULL when it no longer exists.
+ *
+ * Finds the portal by name and checks that it is the one the scan opened.
+ */
+static Portal
+cursor_scan_portal(CursorScan *scan)
+{
+	Portal		portal;
+
+	if (scan->portal == NULL)
+		return NULL;
+
+	portal = SPI_cursor_find(scan->portal_name);
+	return portal == scan->portal ? portal : NULL;
+}
+
+/*
  * cursor_scan_shutdown
  *		Close the cursor when the caller stops before the last row.
  */
@@ -130,15 +157,11 @@ static void
 cursor_scan_shutdown(Datum arg)
 {
 	CursorScan *scan = (CursorScan *) DatumGetPointer(arg);
+	Portal		portal = cursor_scan_portal(scan);
 
-	if (scan->portal_name != NULL)
-	{
-		Portal		portal = SPI_cursor_find(scan->portal_name);
-
-		if (portal != NULL)
-			SPI_cursor_close(portal);
-		scan->portal_name = NULL;
-	}
+	if (portal != NULL)
+		SPI_cursor_close(portal);
+	scan->portal = NULL;
 }
 
 /*
@@ -159,12 +182,11 @@ cursor_scan_fetch(CursorScan *scan)
 	if (scan->portal_exhausted)
 		return 0;
 
-	portal = SPI_cursor_find(scan->portal_name);
+	portal = cursor_scan_portal(scan);
 	if (portal == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_CURSOR_STATE),
-				 errmsg("cursor \"%s\" of a haematite read was closed before the read ended",
-						scan->portal_name)));
+				 errmsg("the cursor of a haematite read was closed before the read ended")));
 
 	dest = CreateTuplestoreDestReceiver();
 	SetTuplestoreDestReceiverParams(dest, scan->batch,
@@ -196,7 +218,7 @@ cursor_scan_open(FunctionCallInfo fcinfo, FuncCallContext *funcctx,
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext spi_context;
 	CursorScan *scan;
-	Portal		portal;
+	uint64		name_bits;
 
 	spi_context = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
 
@@ -205,8 +227,18 @@ cursor_scan_open(FunctionCallInfo fcinfo, FuncCallContext *funcctx,
 	scan->slot = MakeSingleTupleTableSlot(funcctx->tuple_desc,
 										  &TTSOpsMinimalTuple);
 
-	portal = SPI_cursor_open(NULL, plan, values, nulls, true);
-	scan->portal_name = pstrdup(portal->name);
+	if (!pg_strong_random(&name_bits, sizeof(name_bits)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random cursor name")));
+	snprintf(scan->portal_name, sizeof(scan->portal_name),
+			 "haematite read %016" INT64_MODIFIER "x", name_bits);
+
+	/* SPI_cursor_open returns with SPI's memory context current. */
+	scan->portal = SPI_cursor_open(scan->portal_name, plan, values, nulls,
+								   true);
+	scan->portal->visible = false;
+	MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
 
 	scan->econtext = rsinfo->econtext;
 	RegisterExprContextCallback(scan->econtext, cursor_scan_shutdown,
@@ -226,7 +258,7 @@ cursor_scan_open(FunctionCallInfo fcinfo, FuncCallContext *funcctx,
 static bool
 cursor_scan_next(CursorScan *scan)
 {
-	if (scan->portal_name == NULL)
+	if (scan->portal == NULL)
 		return false;
 
 	if (tuplestore_gettupleslot(scan->batch, true, false, scan->slot))
