@@ -44,11 +44,18 @@ PG_FUNCTION_INFO_V1(append_batch);
 PG_FUNCTION_INFO_V1(next_seq);
 
 /*
- * The statements below share their parameters:
+ * The append statements share their parameters:
  *		$1 stream key (bytea), $2 expected sequence (bigint),
  *		$3 payload (bytea) or payloads (bytea[]), $4 the time of the call
  *		(timestamptz), $5 TTL (interval, NULL for none), and for batches
  *		$6 the number of payloads (bigint).
+ *
+ * Each statement advances (or creates) the head row in a data-modifying CTE
+ * and inserts the events from its RETURNING row, so one executor run does
+ * the whole append and no event is written unless the head row matched.
+ * Appends without a TTL, by far the most common, have statements of their
+ * own that store no expiry and set live_until to infinity directly: simpler
+ * expressions make the executor start-up of every call cheaper.
  *
  * Note: appended_at is GREATEST(last_appended_at, $4), computed from the
  * head row version the UPDATE locked, so it never decreases along a stream
@@ -56,87 +63,88 @@ PG_FUNCTION_INFO_V1(next_seq);
  * live_until is the latest expiry of any event of the stream, so that scan
  * can tell whether a stream holds a live event without reading its events.
  */
-#define HEAD_UPDATE_SET(count) \
-	"SET next_seq = next_seq OPERATOR(pg_catalog.+) " count ", " \
-	"    last_appended_at = GREATEST(last_appended_at, $4), " \
-	"    live_until = GREATEST(live_until, " \
-	"        COALESCE(GREATEST(last_appended_at, $4) OPERATOR(pg_catalog.+) $5, " \
-	"                 'infinity'::pg_catalog.timestamptz)) " \
-	"WHERE stream_key OPERATOR(pg_catalog.=) $1 " \
-	"  AND next_seq OPERATOR(pg_catalog.=) $2 "
-
-#define HEAD_INSERT_VALUES(count) \
-	"VALUES ($1, " count ", $4, " \
-	"        COALESCE($4 OPERATOR(pg_catalog.+) $5, " \
-	"                 'infinity'::pg_catalog.timestamptz)) " \
-	"ON CONFLICT (stream_key) DO NOTHING "
-
-#define EVENTS_INSERT \
-	"INSERT INTO haematite.events " \
-	"    (stream_key, seq, payload, appended_at, expires_at) "
-
-/* One event onto an existing stream whose next sequence is $2. */
-static HaematiteQuery append_existing_query = {
-	.sql =
-	"WITH head AS ("
-	"  UPDATE haematite.stream_heads " HEAD_UPDATE_SET("1")
+#define HEAD_UPDATE(count, live_until) \
+	"WITH head AS (" \
+	"  UPDATE haematite.stream_heads " \
+	"  SET next_seq = next_seq OPERATOR(pg_catalog.+) " count ", " \
+	"      last_appended_at = GREATEST(last_appended_at, $4), " \
+	"      live_until = " live_until " " \
+	"  WHERE stream_key OPERATOR(pg_catalog.=) $1 " \
+	"    AND next_seq OPERATOR(pg_catalog.=) $2 " \
 	"  RETURNING last_appended_at) "
-	EVENTS_INSERT
-	"SELECT $1, $2, $3, head.last_appended_at, "
-	"       head.last_appended_at OPERATOR(pg_catalog.+) $5 "
-	"FROM head",
-	.nargs = 5,
-	.argtypes = {BYTEAOID, INT8OID, BYTEAOID, TIMESTAMPTZOID, INTERVALOID},
-};
 
-/* One event as the first of a new stream. */
-static HaematiteQuery append_new_query = {
-	.sql =
-	"WITH head AS ("
-	"  INSERT INTO haematite.stream_heads AS h "
-	"      (stream_key, next_seq, last_appended_at, live_until) "
-	HEAD_INSERT_VALUES("1")
+#define HEAD_INSERT(count, live_until) \
+	"WITH head AS (" \
+	"  INSERT INTO haematite.stream_heads AS h " \
+	"      (stream_key, next_seq, last_appended_at, live_until) " \
+	"  VALUES ($1, " count ", $4, " live_until ") " \
+	"  ON CONFLICT (stream_key) DO NOTHING " \
 	"  RETURNING h.last_appended_at) "
-	EVENTS_INSERT
-	"SELECT $1, 0, $3, head.last_appended_at, "
-	"       head.last_appended_at OPERATOR(pg_catalog.+) $5 "
-	"FROM head",
-	.nargs = 5,
-	.argtypes = {BYTEAOID, INT8OID, BYTEAOID, TIMESTAMPTZOID, INTERVALOID},
+
+#define LIVE_FOREVER "'infinity'::pg_catalog.timestamptz"
+#define LIVE_UNTIL_UPDATED \
+	"GREATEST(live_until, " \
+	"         GREATEST(last_appended_at, $4) OPERATOR(pg_catalog.+) $5)"
+#define LIVE_UNTIL_NEW "$4 OPERATOR(pg_catalog.+) $5"
+
+#define EVENT_COLUMNS "stream_key, seq, payload, appended_at"
+#define EXPIRY_VALUE "head.last_appended_at OPERATOR(pg_catalog.+) $5"
+#define BATCH_SEQ "$2 OPERATOR(pg_catalog.+) p.ord OPERATOR(pg_catalog.-) 1"
+#define BATCH_SOURCE \
+	"FROM head, pg_catalog.unnest($3) WITH ORDINALITY AS p(payload, ord)"
+
+#define ONE_EVENT_PLAIN \
+	"INSERT INTO haematite.events (" EVENT_COLUMNS ") " \
+	"SELECT $1, $2, $3, head.last_appended_at FROM head"
+#define ONE_EVENT_EXPIRING \
+	"INSERT INTO haematite.events (" EVENT_COLUMNS ", expires_at) " \
+	"SELECT $1, $2, $3, head.last_appended_at, " EXPIRY_VALUE " FROM head"
+#define BATCH_EVENTS_PLAIN \
+	"INSERT INTO haematite.events (" EVENT_COLUMNS ") " \
+	"SELECT $1, " BATCH_SEQ ", p.payload, head.last_appended_at " \
+	BATCH_SOURCE
+#define BATCH_EVENTS_EXPIRING \
+	"INSERT INTO haematite.events (" EVENT_COLUMNS ", expires_at) " \
+	"SELECT $1, " BATCH_SEQ ", p.payload, head.last_appended_at, " \
+	EXPIRY_VALUE " " BATCH_SOURCE
+
+#define APPEND_QUERY(sql) \
+	{ \
+		sql, 5, \
+		{BYTEAOID, INT8OID, BYTEAOID, TIMESTAMPTZOID, INTERVALOID} \
+	}
+#define APPEND_BATCH_QUERY(sql) \
+	{ \
+		sql, 6, \
+		{BYTEAOID, INT8OID, BYTEAARRAYOID, TIMESTAMPTZOID, INTERVALOID, \
+		 INT8OID} \
+	}
+
+/* The two statements of one kind of append. */
+typedef struct AppendStatements
+{
+	HaematiteQuery existing;	/* onto a stream whose next sequence is $2 */
+	HaematiteQuery new;			/* as the first events of a new stream */
+} AppendStatements;
+
+static AppendStatements one_event = {
+	APPEND_QUERY(HEAD_UPDATE("1", LIVE_FOREVER) ONE_EVENT_PLAIN),
+	APPEND_QUERY(HEAD_INSERT("1", LIVE_FOREVER) ONE_EVENT_PLAIN),
 };
 
-/* $6 events onto an existing stream whose next sequence is $2. */
-static HaematiteQuery append_batch_existing_query = {
-	.sql =
-	"WITH head AS ("
-	"  UPDATE haematite.stream_heads " HEAD_UPDATE_SET("$6")
-	"  RETURNING last_appended_at) "
-	EVENTS_INSERT
-	"SELECT $1, $2 OPERATOR(pg_catalog.+) p.ord OPERATOR(pg_catalog.-) 1, "
-	"       p.payload, head.last_appended_at, "
-	"       head.last_appended_at OPERATOR(pg_catalog.+) $5 "
-	"FROM head, pg_catalog.unnest($3) WITH ORDINALITY AS p(payload, ord)",
-	.nargs = 6,
-	.argtypes = {BYTEAOID, INT8OID, BYTEAARRAYOID, TIMESTAMPTZOID, INTERVALOID,
-	INT8OID},
+static AppendStatements one_expiring_event = {
+	APPEND_QUERY(HEAD_UPDATE("1", LIVE_UNTIL_UPDATED) ONE_EVENT_EXPIRING),
+	APPEND_QUERY(HEAD_INSERT("1", LIVE_UNTIL_NEW) ONE_EVENT_EXPIRING),
 };
 
-/* $6 events as the first of a new stream. */
-static HaematiteQuery append_batch_new_query = {
-	.sql =
-	"WITH head AS ("
-	"  INSERT INTO haematite.stream_heads AS h "
-	"      (stream_key, next_seq, last_appended_at, live_until) "
-	HEAD_INSERT_VALUES("$6")
-	"  RETURNING h.last_appended_at) "
-	EVENTS_INSERT
-	"SELECT $1, p.ord OPERATOR(pg_catalog.-) 1, "
-	"       p.payload, head.last_appended_at, "
-	"       head.last_appended_at OPERATOR(pg_catalog.+) $5 "
-	"FROM head, pg_catalog.unnest($3) WITH ORDINALITY AS p(payload, ord)",
-	.nargs = 6,
-	.argtypes = {BYTEAOID, INT8OID, BYTEAARRAYOID, TIMESTAMPTZOID, INTERVALOID,
-	INT8OID},
+static AppendStatements batch = {
+	APPEND_BATCH_QUERY(HEAD_UPDATE("$6", LIVE_FOREVER) BATCH_EVENTS_PLAIN),
+	APPEND_BATCH_QUERY(HEAD_INSERT("$6", LIVE_FOREVER) BATCH_EVENTS_PLAIN),
+};
+
+static AppendStatements expiring_batch = {
+	APPEND_BATCH_QUERY(HEAD_UPDATE("$6", LIVE_UNTIL_UPDATED) BATCH_EVENTS_EXPIRING),
+	APPEND_BATCH_QUERY(HEAD_INSERT("$6", LIVE_UNTIL_NEW) BATCH_EVENTS_EXPIRING),
 };
 
 /* The next sequence of a stream, without locking it. */
@@ -200,8 +208,7 @@ current_next_seq(bytea *stream_key, bool read_only)
  * stream's head row stays locked until the caller's transaction ends.
  */
 static int64
-run_append(AppendRequest *req, HaematiteQuery *existing_query,
-		   HaematiteQuery *new_query)
+run_append(AppendRequest *req, AppendStatements *statements)
 {
 	HaematiteQuery *query;
 	Datum		values[6];
@@ -210,7 +217,7 @@ run_append(AppendRequest *req, HaematiteQuery *existing_query,
 	MemoryContext caller_context = CurrentMemoryContext;
 
 	/* A new stream starts at 0; any other expectation needs its head row. */
-	query = (req->expected_seq == 0) ? new_query : existing_query;
+	query = (req->expected_seq == 0) ? &statements->new : &statements->existing;
 
 	values[0] = PointerGetDatum(req->stream_key);
 	values[1] = Int64GetDatum(req->expected_seq);
@@ -340,8 +347,8 @@ append(PG_FUNCTION_ARGS)
 	req.payload = PG_GETARG_DATUM(1);
 	req.count = 1;
 
-	PG_RETURN_INT64(run_append(&req, &append_existing_query,
-							   &append_new_query));
+	PG_RETURN_INT64(run_append(&req, req.ttl_isnull ? &one_event :
+							   &one_expiring_event));
 }
 
 /*
@@ -392,8 +399,8 @@ append_batch(PG_FUNCTION_ARGS)
 	if (req.count == 0)
 		PG_RETURN_INT64(check_empty_batch(&req));
 
-	PG_RETURN_INT64(run_append(&req, &append_batch_existing_query,
-							   &append_batch_new_query));
+	PG_RETURN_INT64(run_append(&req, req.ttl_isnull ? &batch :
+							   &expiring_batch));
 }
 
 /*
