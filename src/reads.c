@@ -3,15 +3,23 @@
  * reads.c
  *		Reading streams: read, read_from and scan.
  *
- * Called in a select list or from a procedural language, these
- * set-returning functions stream their rows: each opens a cursor (a portal)
- * on a saved plan at its first call, fetches rows from it in batches of
- * CURSOR_BATCH_ROWS, and returns one row per call.  A batch is held in a
- * tuplestore limited to work_mem, which spills to a temporary file beyond
- * that, so a stream of any length is read in bounded memory.  Called in
- * FROM, where PostgreSQL stores all of a function's rows in a tuplestore
- * before passing any on, they fill that tuplestore directly instead, in one
- * executor run; it too is limited to work_mem.
+ * Called in FROM, where PostgreSQL stores all of a function's rows in a
+ * tuplestore before passing any on, these set-returning functions fill that
+ * tuplestore directly, in one executor run.  Called in a select list, in a
+ * cursor or from a procedural language, they stream their rows instead.
+ * Each call then returns one row from a batch of at most READ_BATCH_ROWS
+ * rows.  The next batch comes from running the query again from just after
+ * the last row returned (the next seq, or the next key).  Either way the
+ * rows are held in a tuplestore limited to work_mem, which spills to a
+ * temporary file beyond that, so a stream of any length is read in bounded
+ * memory.
+ *
+ * No cursor stays open between calls, so nothing the caller does between
+ * them (a savepoint rolled back, a commit that keeps a WITH HOLD cursor,
+ * CLOSE ALL) can break a read half way.  Every batch runs in the snapshot
+ * that is active when the function is called, which PostgreSQL keeps the
+ * same for all calls made by one query, so the batches see one consistent
+ * state.
  *
  * Readers take no lock and run in the caller's snapshot (they are STABLE,
  * and SPI runs their queries read-only), so a reader never waits for a
@@ -20,10 +28,9 @@
  * Expiry is judged against the statement's start time: an event is live
  * while its expires_at is NULL or later than statement_timestamp().
  *
- * The portal, the batch tuplestore and the scan state live in the SRF's
- * multi-call memory context.  The portal is closed when the last row has
- * been returned, or by an expression-context callback when the caller stops
- * early (for example under a LIMIT).
+ * The state of a streamed read lives in the SRF's multi-call memory context;
+ * its batch is released when the last row has been returned, or by an
+ * expression-context callback when the caller stops early.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,7 +45,6 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "tcop/pquery.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -50,13 +56,16 @@ PG_FUNCTION_INFO_V1(read_from);
 PG_FUNCTION_INFO_V1(scan);
 
 /*
- * Rows fetched from the cursor at a time: enough to spread the cost of a
- * fetch over many rows, few enough that a short read does not wait for a
- * long one.
+ * Rows read per batch when streaming: enough to spread the cost of running
+ * the query over many rows, few enough that a short read does not wait for
+ * a long one.
  */
-#define CURSOR_BATCH_ROWS 1000
+#define READ_BATCH_ROWS 1000
 
-/* Live events of stream $1 from sequence $2, expiry judged at $3, $4 rows. */
+/*
+ * Live events of stream $1 from sequence $2, expiry judged at $3, at most $4
+ * of them (NULL: all).
+ */
 static HaematiteQuery read_from_query = {
 	.sql =
 	"SELECT seq, payload, appended_at FROM haematite.events "
@@ -78,10 +87,11 @@ static HaematiteQuery head_next_seq_query = {
 };
 
 /*
- * Streams with keys in [$1, $2) holding a live event at $3.  live_until is
- * the latest expiry among a stream's events, so no event is read.  The scans
- * are planned for a cursor's fast start, which makes them walk the primary
- * key in order instead of collecting and sorting every match first.
+ * At most $4 (NULL: all) streams with keys in [$1, $2) holding a live event
+ * at $3.  live_until is the latest expiry among a stream's events, so no
+ * event is read.  The scans are planned for a fast start, which makes them
+ * walk the primary key in order instead of collecting and sorting every
+ * match first.
  */
 static HaematiteQuery scan_range_query = {
 	.sql =
@@ -89,201 +99,230 @@ static HaematiteQuery scan_range_query = {
 	"WHERE stream_key OPERATOR(pg_catalog.>=) $1 "
 	"  AND stream_key OPERATOR(pg_catalog.<) $2 "
 	"  AND live_until OPERATOR(pg_catalog.>) $3 "
-	"ORDER BY stream_key",
-	.nargs = 3,
-	.argtypes = {BYTEAOID, BYTEAOID, TIMESTAMPTZOID},
+	"ORDER BY stream_key LIMIT $4",
+	.nargs = 4,
+	.argtypes = {BYTEAOID, BYTEAOID, TIMESTAMPTZOID, INT8OID},
 	.cursor_options = CURSOR_OPT_GENERIC_PLAN | CURSOR_OPT_FAST_PLAN,
 };
 
 /*
- * Streams with keys from $1 on holding a live event at $2, for a prefix
- * that has no upper bound (empty, or all 0xff bytes).
+ * At most $3 (NULL: all) streams with keys from $1 on holding a live event
+ * at $2, for a prefix that has no upper bound (empty, or all 0xff bytes).
  */
 static HaematiteQuery scan_from_query = {
 	.sql =
 	"SELECT stream_key, next_seq FROM haematite.stream_heads "
 	"WHERE stream_key OPERATOR(pg_catalog.>=) $1 "
 	"  AND live_until OPERATOR(pg_catalog.>) $2 "
-	"ORDER BY stream_key",
-	.nargs = 2,
-	.argtypes = {BYTEAOID, TIMESTAMPTZOID},
+	"ORDER BY stream_key LIMIT $3",
+	.nargs = 3,
+	.argtypes = {BYTEAOID, TIMESTAMPTZOID, INT8OID},
 	.cursor_options = CURSOR_OPT_GENERIC_PLAN | CURSOR_OPT_FAST_PLAN,
 };
 
+
 /*
- * A cursor being read in batches, across calls of one SRF.
+ * A read streamed in batches, across calls of one SRF.
  *
- * Note: the caller's SQL runs between the calls, and could close a portal it
- * can name and open its own under the same name, whose rows would then be
- * returned as ours.  So the portal gets a name with 64 random bits that
- * pg_cursors does not show, and every lookup checks it is still the very
- * portal opened.
+ * Each batch runs query with values, after setting the parameter at
+ * limit_param to the batch size.  After the last row of a batch, the
+ * parameter at resume_param moves past that row: to the next seq for a
+ * stream read, to the smallest key after the last one for a scan.
  */
-typedef struct CursorScan
+typedef struct BatchedRead
 {
-	char		portal_name[NAMEDATALEN];	/* unguessable, see above */
-	Portal		portal;			/* NULL once the portal is closed */
-	bool		portal_exhausted;	/* last fetch returned a short batch */
-	Tuplestorestate *batch;		/* rows fetched but not yet returned */
+	HaematiteQuery *query;
+	Datum		values[4];		/* parameters, by-reference ones copied */
+	char		nulls[4];
+	int			limit_param;	/* index of the LIMIT parameter */
+	int			resume_param;	/* index of the parameter to move on */
+	bool		resume_by_key;	/* resume from a key (scan) or a seq (read) */
+	int64		remaining;		/* rows max_count still allows; -1 for all */
+	bool		exhausted;		/* the last batch was short: no rows left */
+	Tuplestorestate *batch;		/* rows of the current batch; NULL once the
+								 * read has ended */
+	uint64		batch_rows;		/* rows in the current batch */
+	uint64		batch_returned; /* of those, rows already returned */
 	TupleTableSlot *slot;		/* holds the row being returned */
+	MemoryContext context;		/* the SRF's multi-call memory context */
 	ExprContext *econtext;		/* where the shutdown callback is registered */
-} CursorScan;
-
-static void cursor_scan_close(CursorScan *scan);
+} BatchedRead;
 
 /*
- * cursor_scan_portal
- *		Return the scan's portal, or NULL when it no longer exists.
+ * run_into_tuplestore
+ *		Run query with the given parameters, writing every row it returns
+ *		into store; return the number of rows.
  *
- * Finds the portal by name and checks that it is the one the scan opened.
- */
-static Portal
-cursor_scan_portal(CursorScan *scan)
-{
-	Portal		portal;
-
-	if (scan->portal == NULL)
-		return NULL;
-
-	portal = SPI_cursor_find(scan->portal_name);
-	return portal == scan->portal ? portal : NULL;
-}
-
-/*
- * cursor_scan_shutdown
- *		Close the cursor when the caller stops before the last row.
- */
-static void
-cursor_scan_shutdown(Datum arg)
-{
-	CursorScan *scan = (CursorScan *) DatumGetPointer(arg);
-	Portal		portal = cursor_scan_portal(scan);
-
-	if (portal != NULL)
-		SPI_cursor_close(portal);
-	scan->portal = NULL;
-}
-
-/*
- * cursor_scan_fetch
- *		Refill the batch with the cursor's next rows; return how many.
- *
- * Runs the portal directly with a tuplestore receiver, so the rows go
- * straight into the batch without being copied through SPI.
+ * The executor writes the rows straight into the tuplestore, whose memory
+ * belongs to store_context.  The query runs read-only in the active
+ * snapshot.  The caller must be connected to SPI.
  */
 static uint64
-cursor_scan_fetch(CursorScan *scan)
+run_into_tuplestore(HaematiteQuery *query, Datum *values, const char *nulls,
+					Tuplestorestate *store, MemoryContext store_context)
 {
-	Portal		portal;
+	ParamListInfo params;
 	DestReceiver *dest;
-	uint64		fetched;
+	SPIExecuteOptions options = {0};
+	int			rc;
 
-	tuplestore_clear(scan->batch);
-	if (scan->portal_exhausted)
-		return 0;
-
-	portal = cursor_scan_portal(scan);
-	if (portal == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_CURSOR_STATE),
-				 errmsg("the cursor of a haematite read was closed before the read ended")));
+	params = makeParamList(query->nargs);
+	for (int i = 0; i < query->nargs; i++)
+	{
+		params->params[i].value = values[i];
+		params->params[i].isnull = (nulls[i] == 'n');
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = query->argtypes[i];
+	}
 
 	dest = CreateTuplestoreDestReceiver();
-	SetTuplestoreDestReceiverParams(dest, scan->batch,
-									GetMemoryChunkContext(scan), false,
+	SetTuplestoreDestReceiverParams(dest, store, store_context, false,
 									NULL, NULL);
-	fetched = PortalRunFetch(portal, FETCH_FORWARD, CURSOR_BATCH_ROWS, dest);
+
+	options.params = params;
+	options.read_only = true;
+	options.dest = dest;
+	rc = SPI_execute_plan_extended(haematite_plan(query), &options);
+	if (rc != SPI_OK_SELECT)
+		report_spi_failure(query->sql, rc);
 	dest->rDestroy(dest);
 
-	if (fetched < CURSOR_BATCH_ROWS)
-		scan->portal_exhausted = true;
-
-	return fetched;
+	return SPI_processed;
 }
 
 /*
- * cursor_scan_open
- *		Open a cursor on plan and fetch its first batch; return the scan.
+ * batched_read_end
+ *		Release the batch of a streamed read; later calls return no rows.
  *
- * The caller must be connected to SPI and be in the SRF's first call.  The
- * scan is allocated in the SRF's multi-call memory context, not in the
- * current one, which is SPI's and ends at SPI_finish.  funcctx->tuple_desc
- * describes the rows the SRF returns, which must match the plan's output
- * columns.
- */
-static CursorScan *
-cursor_scan_open(FunctionCallInfo fcinfo, FuncCallContext *funcctx,
-				 SPIPlanPtr plan, Datum *values, const char *nulls)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext spi_context;
-	CursorScan *scan;
-	uint64		name_bits;
-
-	spi_context = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-
-	scan = palloc0(sizeof(CursorScan));
-	scan->batch = tuplestore_begin_heap(false, false, work_mem);
-	scan->slot = MakeSingleTupleTableSlot(funcctx->tuple_desc,
-										  &TTSOpsMinimalTuple);
-
-	if (!pg_strong_random(&name_bits, sizeof(name_bits)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random cursor name")));
-	snprintf(scan->portal_name, sizeof(scan->portal_name),
-			 "haematite read %016" INT64_MODIFIER "x", name_bits);
-
-	/* SPI_cursor_open returns with SPI's memory context current. */
-	scan->portal = SPI_cursor_open(scan->portal_name, plan, values, nulls,
-								   true);
-	scan->portal->visible = false;
-	MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-
-	scan->econtext = rsinfo->econtext;
-	RegisterExprContextCallback(scan->econtext, cursor_scan_shutdown,
-								PointerGetDatum(scan));
-
-	cursor_scan_fetch(scan);
-
-	MemoryContextSwitchTo(spi_context);
-	return scan;
-}
-
-/*
- * cursor_scan_next
- *		Return the next row in scan->slot, fetching a batch when needed;
- *		return false after the last row, with the cursor closed.
- */
-static bool
-cursor_scan_next(CursorScan *scan)
-{
-	if (scan->portal == NULL)
-		return false;
-
-	if (tuplestore_gettupleslot(scan->batch, true, false, scan->slot))
-		return true;
-
-	if (cursor_scan_fetch(scan) > 0 &&
-		tuplestore_gettupleslot(scan->batch, true, false, scan->slot))
-		return true;
-
-	cursor_scan_close(scan);
-	return false;
-}
-
-/*
- * cursor_scan_close
- *		Close the cursor and release the batch.
+ * Also the shutdown callback for a caller that stops before the last row,
+ * so that a batch spilled to a temporary file is closed with the query.
  */
 static void
-cursor_scan_close(CursorScan *scan)
+batched_read_end(Datum arg)
 {
-	UnregisterExprContextCallback(scan->econtext, cursor_scan_shutdown,
-								  PointerGetDatum(scan));
-	cursor_scan_shutdown(PointerGetDatum(scan));
-	tuplestore_end(scan->batch);
-	ExecDropSingleTupleTableSlot(scan->slot);
+	BatchedRead *read = (BatchedRead *) DatumGetPointer(arg);
+
+	if (read->batch == NULL)
+		return;
+
+	ExecClearTuple(read->slot);
+	tuplestore_end(read->batch);
+	read->batch = NULL;
+}
+
+/*
+ * batched_read_fetch
+ *		Replace the batch with the next rows of the read; return how many.
+ *
+ * Returns 0 once every row has been read.
+ */
+static uint64
+batched_read_fetch(BatchedRead *read)
+{
+	int64		limit = READ_BATCH_ROWS;
+
+	ExecClearTuple(read->slot);
+	tuplestore_clear(read->batch);
+	read->batch_rows = 0;
+	read->batch_returned = 0;
+
+	if (read->remaining >= 0 && read->remaining < limit)
+		limit = read->remaining;
+	if (read->exhausted || limit == 0)
+		return 0;
+
+	read->values[read->limit_param] = Int64GetDatum(limit);
+	read->nulls[read->limit_param] = ' ';
+
+	SPI_connect();
+	read->batch_rows = run_into_tuplestore(read->query, read->values,
+										   read->nulls, read->batch,
+										   read->context);
+	SPI_finish();
+
+	if (read->batch_rows < (uint64) limit)
+		read->exhausted = true;
+	if (read->remaining >= 0)
+		read->remaining -= read->batch_rows;
+
+	return read->batch_rows;
+}
+
+/*
+ * batched_read_resume_after
+ *		Move the read's resume parameter past the row in read->slot.
+ *
+ * A stream read resumes at the next seq.  A scan resumes at the last key
+ * with a 0x00 byte appended, the smallest byte string greater than it.
+ */
+static void
+batched_read_resume_after(BatchedRead *read)
+{
+	bool		isnull;
+	Datum		last = slot_getattr(read->slot, 1, &isnull);
+
+	if (isnull)
+		elog(ERROR, "haematite read returned a NULL sequence or key");
+
+	if (read->resume_by_key)
+	{
+		bytea	   *key = DatumGetByteaPP(last);
+		int			length = VARSIZE_ANY_EXHDR(key);
+		bytea	   *next = MemoryContextAlloc(read->context,
+											  VARHDRSZ + length + 1);
+
+		SET_VARSIZE(next, VARHDRSZ + length + 1);
+		memcpy(VARDATA(next), VARDATA_ANY(key), length);
+		VARDATA(next)[length] = '\0';
+
+		pfree(DatumGetPointer(read->values[read->resume_param]));
+		read->values[read->resume_param] = PointerGetDatum(next);
+	}
+	else
+		read->values[read->resume_param] =
+			Int64GetDatum(DatumGetInt64(last) + 1);
+}
+
+/*
+ * batched_read_next
+ *		Put the read's next row in read->slot and return true, or return
+ *		false after the last row.
+ */
+static bool
+batched_read_next(BatchedRead *read)
+{
+	MemoryContext old_context;
+	bool		found;
+
+	if (read->batch == NULL)
+		return false;
+
+	if (read->batch_returned == read->batch_rows &&
+		batched_read_fetch(read) == 0)
+	{
+		UnregisterExprContextCallback(read->econtext, batched_read_end,
+									  PointerGetDatum(read));
+		batched_read_end(PointerGetDatum(read));
+		return false;
+	}
+
+	/*
+	 * A row read back from a batch spilled to disk is allocated in the
+	 * current memory context, and the slot frees it when the next row
+	 * replaces it.  So it must not go in the per-call context, which is
+	 * reset between calls.
+	 */
+	old_context = MemoryContextSwitchTo(read->context);
+	found = tuplestore_gettupleslot(read->batch, true, false, read->slot);
+	MemoryContextSwitchTo(old_context);
+	if (!found)
+		elog(ERROR, "haematite read batch ended early");
+
+	read->batch_returned++;
+	if (read->batch_returned == read->batch_rows)
+		batched_read_resume_after(read);
+
+	return true;
 }
 
 /*
@@ -321,10 +360,10 @@ static Datum
 next_srf_row(FunctionCallInfo fcinfo)
 {
 	FuncCallContext *funcctx = SRF_PERCALL_SETUP();
-	CursorScan *scan = (CursorScan *) funcctx->user_fctx;
+	BatchedRead *read = (BatchedRead *) funcctx->user_fctx;
 
-	if (scan != NULL && cursor_scan_next(scan))
-		SRF_RETURN_NEXT(funcctx, ExecFetchSlotHeapTupleDatum(scan->slot));
+	if (read != NULL && batched_read_next(read))
+		SRF_RETURN_NEXT(funcctx, ExecFetchSlotHeapTupleDatum(read->slot));
 
 	SRF_RETURN_DONE(funcctx);
 }
@@ -347,8 +386,7 @@ return_no_rows(FunctionCallInfo fcinfo)
  * A function in FROM runs under a Function Scan, which stores every row the
  * function returns in a tuplestore before passing the first one on, and says
  * so with SFRM_Materialize_Preferred.  Filling that tuplestore directly saves
- * a call and two tuple copies per row.  A function in a select list, or
- * called from a procedural language, gets its rows streamed.
+ * a call and two tuple copies per row.
  */
 static bool
 caller_prefers_materialize(FunctionCallInfo fcinfo)
@@ -362,12 +400,10 @@ caller_prefers_materialize(FunctionCallInfo fcinfo)
 
 /*
  * materialize_rows
- *		Run query into a tuplestore handed to the caller as the SRF's result;
- *		return the number of rows.
+ *		Run query for every row into a tuplestore handed to the caller as the
+ *		SRF's result; return the number of rows.
  *
- * The executor writes each row straight into the tuplestore, which is
- * limited to work_mem and spills to a temporary file beyond that.  The
- * tuplestore and its descriptor live in the caller's per-query memory
+ * The tuplestore and its descriptor live in the caller's per-query memory
  * context.  The caller must be connected to SPI.
  */
 static uint64
@@ -379,10 +415,7 @@ materialize_rows(FunctionCallInfo fcinfo, HaematiteQuery *query,
 	MemoryContext old_context;
 	TupleDesc	tupdesc;
 	Tuplestorestate *store;
-	DestReceiver *dest;
-	ParamListInfo params;
-	SPIExecuteOptions options = {0};
-	int			rc;
+	uint64		rows;
 
 	old_context = MemoryContextSwitchTo(per_query_context);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -391,32 +424,13 @@ materialize_rows(FunctionCallInfo fcinfo, HaematiteQuery *query,
 								  false, work_mem);
 	MemoryContextSwitchTo(old_context);
 
-	params = makeParamList(query->nargs);
-	for (int i = 0; i < query->nargs; i++)
-	{
-		params->params[i].value = values[i];
-		params->params[i].isnull = (nulls != NULL && nulls[i] == 'n');
-		params->params[i].pflags = PARAM_FLAG_CONST;
-		params->params[i].ptype = query->argtypes[i];
-	}
-
-	dest = CreateTuplestoreDestReceiver();
-	SetTuplestoreDestReceiverParams(dest, store, per_query_context, false,
-									NULL, NULL);
-
-	options.params = params;
-	options.read_only = true;
-	options.dest = dest;
-	rc = SPI_execute_plan_extended(haematite_plan(query), &options);
-	if (rc != SPI_OK_SELECT)
-		report_spi_failure(query->sql, rc);
-	dest->rDestroy(dest);
+	rows = run_into_tuplestore(query, values, nulls, store, per_query_context);
 
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = store;
 	rsinfo->setDesc = tupdesc;
 
-	return tuplestore_tuple_count(store);
+	return rows;
 }
 
 /*
@@ -424,28 +438,69 @@ materialize_rows(FunctionCallInfo fcinfo, HaematiteQuery *query,
  *		First call of a row-returning function: run query and return how
  *		many rows are ready, which is 0 exactly when the result is empty.
  *
+ * values and nulls hold every parameter but the LIMIT one, at limit_param,
+ * which is set here from max_count (-1: no limit).  resume_param and
+ * resume_by_key say how a streamed read continues after a batch (see
+ * BatchedRead).
+ *
  * Either fills the caller's tuplestore with every row (*materialized set
- * to true; the function then returns at once) or opens a cursor whose
- * first batch is fetched (the rows are then returned one per call by
- * next_srf_row).  The caller must be connected to SPI.
+ * to true; the function then returns at once) or reads the first batch of
+ * a streamed read, whose rows next_srf_row then returns one per call.  The
+ * caller must not be connected to SPI.
  */
 static uint64
 begin_rows(FunctionCallInfo fcinfo, HaematiteQuery *query, Datum *values,
-		   const char *nulls, bool *materialized)
+		   char *nulls, int limit_param, int resume_param,
+		   bool resume_by_key, int64 max_count, bool *materialized)
 {
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	FuncCallContext *funcctx;
-	CursorScan *scan;
+	MemoryContext old_context;
+	BatchedRead *read;
+	uint64		rows;
 
 	*materialized = caller_prefers_materialize(fcinfo);
 	if (*materialized)
-		return materialize_rows(fcinfo, query, values, nulls);
+	{
+		values[limit_param] = Int64GetDatum(max_count);
+		nulls[limit_param] = (max_count < 0) ? 'n' : ' ';
+
+		SPI_connect();
+		rows = materialize_rows(fcinfo, query, values, nulls);
+		SPI_finish();
+
+		return rows;
+	}
 
 	funcctx = begin_srf(fcinfo);
-	scan = cursor_scan_open(fcinfo, funcctx, haematite_plan(query), values,
-							nulls);
-	funcctx->user_fctx = scan;
+	old_context = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
 
-	return tuplestore_tuple_count(scan->batch);
+	read = palloc0(sizeof(BatchedRead));
+	read->query = query;
+	for (int i = 0; i < query->nargs; i++)
+	{
+		read->nulls[i] = nulls[i];
+		read->values[i] = values[i];
+		if (i != limit_param && nulls[i] != 'n' &&
+			query->argtypes[i] == BYTEAOID)
+			read->values[i] = PointerGetDatum(DatumGetByteaPCopy(values[i]));
+	}
+	read->limit_param = limit_param;
+	read->resume_param = resume_param;
+	read->resume_by_key = resume_by_key;
+	read->remaining = max_count;
+	read->context = funcctx->multi_call_memory_ctx;
+	read->batch = tuplestore_begin_heap(false, false, work_mem);
+	read->slot = MakeSingleTupleTableSlot(funcctx->tuple_desc,
+										  &TTSOpsMinimalTuple);
+	read->econtext = rsinfo->econtext;
+	RegisterExprContextCallback(read->econtext, batched_read_end,
+								PointerGetDatum(read));
+
+	MemoryContextSwitchTo(old_context);
+	funcctx->user_fctx = read;
+
+	return batched_read_fetch(read);
 }
 
 /*
@@ -473,24 +528,21 @@ read_events(FunctionCallInfo fcinfo, bytea *stream_key, int64 from_seq,
 	values[0] = PointerGetDatum(stream_key);
 	values[1] = Int64GetDatum(from_seq);
 	values[2] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
-	values[3] = Int64GetDatum(max_count);
-	if (max_count_isnull)
-		nulls[3] = 'n';
 
-	SPI_connect();
-
-	if (begin_rows(fcinfo, &read_from_query, values, nulls,
-				   &materialized) == 0)
+	if (begin_rows(fcinfo, &read_from_query, values, nulls, 3, 1, false,
+				   max_count_isnull ? -1 : max_count, &materialized) == 0)
 	{
 		Datum		head_values[1] = {PointerGetDatum(stream_key)};
+		bool		found;
 
-		if (haematite_lookup_int64(&head_next_seq_query, head_values, NULL,
-								   true, &head_next_seq) &&
-			from_seq < head_next_seq)
+		SPI_connect();
+		found = haematite_lookup_int64(&head_next_seq_query, head_values,
+									   NULL, true, &head_next_seq);
+		SPI_finish();
+
+		if (found && from_seq < head_next_seq)
 			report_history_compacted(stream_key, from_seq, head_next_seq);
 	}
-
-	SPI_finish();
 
 	if (materialized)
 		return (Datum) 0;
@@ -596,8 +648,10 @@ scan(PG_FUNCTION_ARGS)
 	{
 		bytea	   *prefix;
 		bytea	   *upper;
-		Datum		values[3];
+		Datum		values[4];
+		char		nulls[4] = {' ', ' ', ' ', ' '};
 		HaematiteQuery *query;
+		int			limit_param;
 		bool		materialized;
 
 		/* Check the prefix: NULL is an error, any length is allowed. */
@@ -627,16 +681,17 @@ scan(PG_FUNCTION_ARGS)
 			query = &scan_range_query;
 			values[1] = PointerGetDatum(upper);
 			values[2] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+			limit_param = 3;
 		}
 		else
 		{
 			query = &scan_from_query;
 			values[1] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+			limit_param = 2;
 		}
 
-		SPI_connect();
-		begin_rows(fcinfo, query, values, NULL, &materialized);
-		SPI_finish();
+		begin_rows(fcinfo, query, values, nulls, limit_param, 0, true, -1,
+				   &materialized);
 
 		if (materialized)
 			return (Datum) 0;
