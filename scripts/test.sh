@@ -143,6 +143,9 @@ fi
 # every script that could not run for that reason.
 echo
 echo "=== scripts (${#test_scripts[@]} files in test/scripts/)"
+if ((${#test_scripts[@]} == 0)); then
+	echo "--- scripts: skipped, no files"
+fi
 server_down=false
 for script in "${test_scripts[@]}"; do
 	name=$(basename "$script" .sh)

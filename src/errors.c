@@ -151,7 +151,9 @@ check_ttl_arg(FunctionCallInfo fcinfo, int argno)
 {
 	Interval   *ttl;
 	Interval	zero = {0};
-	TimestampTz limit;
+	TimestampTz now;
+	volatile TimestampTz expiry = 0;
+	volatile TimestampTz limit = 0;
 	volatile bool in_range = true;
 
 	if (PG_ARGISNULL(argno))
@@ -170,16 +172,20 @@ check_ttl_arg(FunctionCallInfo fcinfo, int argno)
 
 	/*
 	 * Adding the TTL to a timestamp raises 22008 when the sum leaves the
-	 * timestamp range.  Try it here, a year past the current time to leave
-	 * room for a stream whose last append is in the future, and report an
-	 * out-of-range TTL as an invalid argument instead.  Catching the error
-	 * without a subtransaction is safe because a new error is raised at once.
+	 * timestamp range.  Try it here, also a year past the current time to
+	 * leave room for a stream whose last append is in the future, and report
+	 * an out-of-range TTL as an invalid argument instead.  Catching the
+	 * error without a subtransaction is safe because a new error is raised
+	 * at once.
 	 */
-	limit = GetCurrentTimestamp() + USECS_PER_DAY * DAYS_PER_YEAR;
+	now = GetCurrentTimestamp();
 	PG_TRY();
 	{
+		expiry = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														 TimestampTzGetDatum(now),
+														 IntervalPGetDatum(ttl)));
 		limit = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-														TimestampTzGetDatum(limit),
+														TimestampTzGetDatum(now + USECS_PER_DAY * DAYS_PER_YEAR),
 														IntervalPGetDatum(ttl)));
 	}
 	PG_CATCH();
@@ -196,6 +202,20 @@ check_ttl_arg(FunctionCallInfo fcinfo, int argno)
 						DatumGetCString(DirectFunctionCall1(interval_out,
 															IntervalPGetDatum(ttl)))),
 				 errdetail("An event's expiry must fall inside the timestamp range.")));
+
+	/*
+	 * Months and days make an interval's sign depend on the date: '-1 month
+	 * 30 days' compares as positive but moves 31 March back a day.  Reject a
+	 * TTL that puts an expiry before the time of the call.
+	 */
+	if (expiry < now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative, but is %s",
+						arg_name(fcinfo, argno),
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															IntervalPGetDatum(ttl)))),
+				 errdetail("Added to the current time, it gives an earlier time.")));
 }
 
 /*
@@ -204,7 +224,7 @@ check_ttl_arg(FunctionCallInfo fcinfo, int argno)
  *
  * Text in double quotes when the bytes are valid in the database encoding
  * and hold no control character, double quote or backslash, so that the
- * text cannot be misread; \x-prefixed hex otherwise.  The result is
+ * quotes always delimit the whole key; \x-prefixed hex otherwise.  The result is
  * palloc'd in the current memory context.
  */
 char *
