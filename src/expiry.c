@@ -20,7 +20,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
-#include "nodes/parsenodes.h"
+#include "miscadmin.h"
 #include "utils/timestamp.h"
 
 #include "haematite.h"
@@ -28,22 +28,33 @@
 PG_FUNCTION_INFO_V1(sweep);
 
 /*
- * Delete at most $2 (NULL: all) events that expired by $1.  Planned for each
- * call's values: a join plan fit for deleting ten events is unfit for
- * deleting millions, and the other way round.
+ * Events deleted per statement.  A larger sweep runs the statement again,
+ * so no call builds an array of every expired row.
+ */
+#define SWEEP_CHUNK_EVENTS 10000
+
+/*
+ * Delete at most $2 events that expired by $1.  The rows are found through
+ * the partial index on expires_at, locked, and deleted by their tuple ids
+ * (a TID scan), so the cost follows the number of rows deleted whatever
+ * the planner's statistics say: a join back to the event table could turn
+ * into a rescan of the whole table per row when the statistics are stale.
+ *
+ * Note: on a partitioned event table a tuple id names a row only within
+ * its partition, so an expired row of another partition at the same tuple
+ * id is deleted too (the expiry is checked again) and the count can exceed
+ * $2 by those rows.
  */
 static HaematiteQuery sweep_query = {
 	.sql =
-	"WITH expired AS ("
-	"  SELECT stream_key, seq FROM haematite.events "
-	"  WHERE expires_at OPERATOR(pg_catalog.<=) $1 "
-	"  LIMIT $2 FOR UPDATE SKIP LOCKED) "
-	"DELETE FROM haematite.events e USING expired x "
-	"WHERE e.stream_key OPERATOR(pg_catalog.=) x.stream_key "
-	"  AND e.seq OPERATOR(pg_catalog.=) x.seq",
+	"DELETE FROM haematite.events "
+	"WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+	"    SELECT ctid FROM haematite.events "
+	"    WHERE expires_at OPERATOR(pg_catalog.<=) $1 "
+	"    LIMIT $2 FOR UPDATE SKIP LOCKED)) "
+	"  AND expires_at OPERATOR(pg_catalog.<=) $1",
 	.nargs = 2,
 	.argtypes = {TIMESTAMPTZOID, INT8OID},
-	.cursor_options = CURSOR_OPT_CUSTOM_PLAN,
 };
 
 /*
@@ -57,17 +68,10 @@ Datum
 sweep(PG_FUNCTION_ARGS)
 {
 	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
-	int			rc;
-	uint64		deleted;
+	int64		remaining = -1;
+	uint64		deleted = 0;
 
-	values[0] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
-	if (PG_ARGISNULL(0))
-	{
-		values[1] = (Datum) 0;
-		nulls[1] = 'n';
-	}
-	else
+	if (!PG_ARGISNULL(0))
 	{
 		int32		max_events = PG_GETARG_INT32(0);
 
@@ -76,16 +80,38 @@ sweep(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("max_events must not be negative, but is %d",
 							max_events)));
-		values[1] = Int64GetDatum((int64) max_events);
+		remaining = max_events;
 	}
+
+	values[0] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
 
 	SPI_connect();
 
-	rc = SPI_execute_plan(haematite_plan(&sweep_query), values, nulls, false,
-						  0);
-	if (rc != SPI_OK_DELETE)
-		report_spi_failure(sweep_query.sql, rc);
-	deleted = SPI_processed;
+	/* Delete chunk by chunk until one comes back short. */
+	for (;;)
+	{
+		int64		chunk = SWEEP_CHUNK_EVENTS;
+		int			rc;
+
+		if (remaining >= 0 && remaining < chunk)
+			chunk = remaining;
+		if (chunk == 0)
+			break;
+
+		values[1] = Int64GetDatum(chunk);
+		rc = SPI_execute_plan(haematite_plan(&sweep_query), values, NULL,
+							  false, 0);
+		if (rc != SPI_OK_DELETE)
+			report_spi_failure(sweep_query.sql, rc);
+
+		deleted += SPI_processed;
+		if (remaining >= 0)
+			remaining -= Min((int64) SPI_processed, remaining);
+		if (SPI_processed < (uint64) chunk)
+			break;
+
+		CHECK_FOR_INTERRUPTS();
+	}
 
 	SPI_finish();
 
