@@ -109,3 +109,27 @@ FROM haematite.events
 WHERE stream_key = 'integrity/clock'::bytea
 ORDER BY seq;
 SELECT count(*) AS live FROM haematite.read('integrity/clock');
+
+--
+-- A trigger on haematite.events that skips rows would leave a gap behind a
+-- head row that moved on.  The append raises SE004 instead, and rolls back
+-- the head row with it.
+--
+
+SELECT haematite.append_batch('integrity/skipped', ARRAY['\x00']::bytea[], 0);
+CREATE FUNCTION skip_odd_seqs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.stream_key = 'integrity/skipped'::bytea AND NEW.seq % 2 = 1 THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER skip_odd_seqs BEFORE INSERT ON haematite.events
+    FOR EACH ROW EXECUTE FUNCTION skip_odd_seqs();
+SELECT * FROM capture_error($$SELECT haematite.append_batch('integrity/skipped', ARRAY['\x01', '\x02']::bytea[], 1)$$);
+SELECT haematite.next_seq('integrity/skipped') AS next_seq,
+       (SELECT count(*) FROM haematite.events
+        WHERE stream_key = 'integrity/skipped'::bytea) AS events;
+DROP TRIGGER skip_odd_seqs ON haematite.events;
+DROP FUNCTION skip_odd_seqs();

@@ -368,6 +368,26 @@ report_event_collision(bytea *stream_key, int64 first_seq, int64 count)
 }
 
 /*
+ * report_missing_events
+ *		Raise SE004: an append advanced the head row but fewer event rows
+ *		than expected were inserted.
+ *
+ * Only a trigger or rule on haematite.events that skips rows can cause
+ * this; the error rolls the whole append back.
+ */
+void
+report_missing_events(bytea *stream_key, int64 expected_rows,
+					  uint64 inserted_rows)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_HAEMATITE_CORRUPT_DATA),
+			 errmsg("events of stream %s were not stored", format_key(stream_key)),
+			 errdetail("The append inserted " UINT64_FORMAT " of " INT64_FORMAT " event rows.",
+					   inserted_rows, expected_rows),
+			 errhint("Check for triggers or rules on haematite.events that skip rows.")));
+}
+
+/*
  * report_spi_failure
  *		Raise an internal error for an SPI call that should not fail.
  *

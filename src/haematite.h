@@ -65,6 +65,8 @@ extern void report_sequence_overflow(bytea *stream_key, int64 next_seq,
 									 int64 count) pg_attribute_noreturn();
 extern void report_event_collision(bytea *stream_key, int64 first_seq,
 								   int64 count) pg_attribute_noreturn();
+extern void report_missing_events(bytea *stream_key, int64 expected_rows,
+								  uint64 inserted_rows) pg_attribute_noreturn();
 extern void report_spi_failure(const char *sql, int rc) pg_attribute_noreturn();
 
 #endif							/* HAEMATITE_H */
