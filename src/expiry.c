@@ -37,7 +37,7 @@ PG_FUNCTION_INFO_V1(sweep);
  * Delete at most $2 events that expired by $1.  The rows are found through
  * the partial index on expires_at, locked, and deleted by their tuple ids
  * (a TID scan), so the cost follows the number of rows deleted whatever
- * the planner's statistics say: a join back to the event table could turn
+ * the planner's statistics estimate: a join back to the event table could turn
  * into a rescan of the whole table per row when the statistics are stale.
  *
  * Note: on a partitioned event table a tuple id names a row only within

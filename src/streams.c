@@ -4,10 +4,10 @@
  *		Appending to streams: append, append_batch and next_seq.
  *
  * A stream is one row in haematite.stream_heads plus one row per event in
- * haematite.events.  The head row serialises appends to its stream: every
+ * haematite.events.  The head row serialises appends to its stream.  Every
  * append updates it (or inserts it, for a new stream) in the same statement
- * that inserts the events, so the row lock taken by that UPDATE or INSERT is
- * held until the caller's transaction ends.  Appends to different streams
+ * that inserts the events, and the row lock taken by that UPDATE or INSERT
+ * is held until the caller's transaction ends.  Appends to different streams
  * touch different head rows and never wait for each other; nothing else is
  * locked.
  *
@@ -61,7 +61,7 @@ PG_FUNCTION_INFO_V1(next_seq);
  * head row version the UPDATE locked, so it never decreases along a stream
  * even when the clock steps back or a caller waited for the lock.
  * live_until is the latest expiry of any event of the stream, so that scan
- * can tell whether a stream holds a live event without reading its events.
+ * can tell whether a stream contains a live event without reading its events.
  */
 #define HEAD_UPDATE(count, live_until) \
 	"WITH head AS (" \
@@ -243,8 +243,8 @@ run_append(AppendRequest *req, AppendStatements *statements)
 
 	/*
 	 * Advance the head row and insert the events.  A unique violation on
-	 * the event table means a row exists where the head says none can be;
-	 * report it as corrupt data.  The error is re-raised at once, so
+	 * the event table means a row exists at a sequence the head row marks
+	 * as not yet written, so report it as corrupt data.  The error is re-raised at once, so
 	 * catching it without a subtransaction is safe.
 	 */
 	PG_TRY();
