@@ -46,6 +46,9 @@ extern bool haematite_lookup_int64(HaematiteQuery *query, Datum *values,
 								   const char *nulls, bool read_only,
 								   int64 *result);
 
+/* streams.c */
+extern int64 stream_next_seq(bytea *stream_key, bool read_only);
+
 /* errors.c: argument checks, called before any lock is taken */
 extern bytea *check_key_arg(FunctionCallInfo fcinfo, int argno);
 extern int64 check_nonnegative_int64_arg(FunctionCallInfo fcinfo, int argno);

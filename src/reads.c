@@ -77,15 +77,6 @@ static HaematiteQuery read_from_query = {
 	.argtypes = {BYTEAOID, INT8OID, TIMESTAMPTZOID, INT8OID},
 };
 
-/* The next sequence of stream $1. */
-static HaematiteQuery head_next_seq_query = {
-	.sql =
-	"SELECT next_seq FROM haematite.stream_heads "
-	"WHERE stream_key OPERATOR(pg_catalog.=) $1",
-	.nargs = 1,
-	.argtypes = {BYTEAOID},
-};
-
 /*
  * At most $4 (NULL: all) streams with keys in [$1, $2) holding a live event
  * at $3.  live_until is the latest expiry among a stream's events, so no
@@ -532,15 +523,11 @@ read_events(FunctionCallInfo fcinfo, bytea *stream_key, int64 from_seq,
 	if (begin_rows(fcinfo, &read_from_query, values, nulls, 3, 1, false,
 				   max_count_isnull ? -1 : max_count, &materialized) == 0)
 	{
-		Datum		head_values[1] = {PointerGetDatum(stream_key)};
-		bool		found;
-
 		SPI_connect();
-		found = haematite_lookup_int64(&head_next_seq_query, head_values,
-									   NULL, true, &head_next_seq);
+		head_next_seq = stream_next_seq(stream_key, true);
 		SPI_finish();
 
-		if (found && from_seq < head_next_seq)
+		if (from_seq < head_next_seq)
 			report_history_compacted(stream_key, from_seq, head_next_seq);
 	}
 

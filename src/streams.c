@@ -177,15 +177,16 @@ typedef struct AppendRequest
 } AppendRequest;
 
 /*
- * current_next_seq
- *		Return the stream's next sequence as a new snapshot sees it, 0 when
- *		the stream does not exist.
+ * stream_next_seq
+ *		Return the stream's next sequence, 0 when the stream does not exist.
  *
- * Used to fill in the "actual" sequence of SE001.  The caller must be
- * connected to SPI.
+ * With read_only, the head row is read in the caller's snapshot, as STABLE
+ * functions must; otherwise in a new snapshot, which under READ COMMITTED
+ * shows the latest commit (SE001 reports that as the actual sequence).
+ * Takes no lock.  The caller must be connected to SPI.
  */
-static int64
-current_next_seq(bytea *stream_key, bool read_only)
+int64
+stream_next_seq(bytea *stream_key, bool read_only)
 {
 	Datum		values[1] = {PointerGetDatum(stream_key)};
 	int64		result;
@@ -233,7 +234,7 @@ run_append(AppendRequest *req, AppendStatements *statements)
 	/* An append that would overflow next_seq fails unless SE001 applies. */
 	if (req->expected_seq > PG_INT64_MAX - req->count)
 	{
-		int64		actual = current_next_seq(req->stream_key, false);
+		int64		actual = stream_next_seq(req->stream_key, false);
 
 		if (actual != req->expected_seq)
 			report_sequence_conflict(req->stream_key, req->expected_seq,
@@ -274,7 +275,7 @@ run_append(AppendRequest *req, AppendStatements *statements)
 	/* No row inserted: the head did not match expected_seq. */
 	if (SPI_processed == 0)
 		report_sequence_conflict(req->stream_key, req->expected_seq,
-								 current_next_seq(req->stream_key, false));
+								 stream_next_seq(req->stream_key, false));
 
 	/*
 	 * The head row moved on by count, so every event row must be there.  A
@@ -419,7 +420,7 @@ next_seq(PG_FUNCTION_ARGS)
 	int64		result;
 
 	SPI_connect();
-	result = current_next_seq(stream_key, true);
+	result = stream_next_seq(stream_key, true);
 	SPI_finish();
 
 	PG_RETURN_INT64(result);
