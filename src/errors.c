@@ -138,6 +138,23 @@ check_nonnegative_int64_arg(FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * report_negative_ttl
+ *		Raise 22023 for a TTL argument that would expire an event before it
+ *		was appended.
+ */
+static void
+pg_attribute_noreturn()
+report_negative_ttl(FunctionCallInfo fcinfo, int argno, Interval *ttl)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must not be negative, but is %s",
+					arg_name(fcinfo, argno),
+					DatumGetCString(DirectFunctionCall1(interval_out,
+														IntervalPGetDatum(ttl))))));
+}
+
+/*
  * check_ttl_arg
  *		Raise when interval argument argno is negative, or so large that an
  *		expiry computed from it would leave the timestamp range.
@@ -163,12 +180,7 @@ check_ttl_arg(FunctionCallInfo fcinfo, int argno)
 	if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
 										  IntervalPGetDatum(ttl),
 										  IntervalPGetDatum(&zero))) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative, but is %s",
-						arg_name(fcinfo, argno),
-						DatumGetCString(DirectFunctionCall1(interval_out,
-															IntervalPGetDatum(ttl))))));
+		report_negative_ttl(fcinfo, argno, ttl);
 
 	/*
 	 * Adding the TTL to a timestamp raises 22008 when the sum leaves the
@@ -209,13 +221,7 @@ check_ttl_arg(FunctionCallInfo fcinfo, int argno)
 	 * TTL that puts an expiry before the time of the call.
 	 */
 	if (expiry < now)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be negative, but is %s",
-						arg_name(fcinfo, argno),
-						DatumGetCString(DirectFunctionCall1(interval_out,
-															IntervalPGetDatum(ttl)))),
-				 errdetail("Added to the current time, it gives an earlier time.")));
+		report_negative_ttl(fcinfo, argno, ttl);
 }
 
 /*
