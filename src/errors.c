@@ -6,8 +6,8 @@
  *
  * The check_* functions run at the top of every SQL-callable function,
  * before any lock is taken or row written, so a rejected call leaves no
- * trace.  The report_* functions raise the haematite error class (SE001 to
- * SE004); clients match on those SQLSTATEs and parse the numbers out of
+ * trace.  The report_* functions raise the haematite error class, SE001 to
+ * SE004.  Clients match on those SQLSTATEs and parse the numbers out of
  * DETAIL, so the DETAIL wording below is part of the API and must not change.
  *
  * Messages name the stream or key.  A key is shown as text in double quotes
@@ -349,7 +349,7 @@ report_sequence_overflow(bytea *stream_key, int64 next_seq, int64 count)
 /*
  * report_event_collision
  *		Raise SE004: an event row already occupies a sequence that the
- *		stream's head row says is free.
+ *		stream's head row marks as not yet written.
  *
  * Only a write that went around haematite's functions, or a damaged table,
  * can cause this.
@@ -397,9 +397,9 @@ report_missing_events(bytea *stream_key, int64 expected_rows,
  * report_spi_failure
  *		Raise an internal error for an SPI call that should not fail.
  *
- * SPI reports user-facing failures (constraint violations, permission
- * errors) by raising them itself; a negative return code means haematite
- * called SPI wrongly or its objects are damaged.
+ * SPI raises user-facing failures (constraint violations, permission
+ * errors) itself.  A negative return code means that haematite called SPI
+ * wrongly or that its objects are damaged.
  */
 void
 report_spi_failure(const char *sql, int rc)

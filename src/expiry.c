@@ -10,8 +10,9 @@
  * all expired.
  *
  * sweep locks the rows it deletes with SKIP LOCKED, so two sweeps running
- * at once divide the work instead of waiting for each other.  Appends never
- * lock event rows, so sweep never waits for them either.
+ * at once divide the work instead of waiting for each other.  Appends only
+ * insert event rows, which sweep cannot see before they commit, so sweep
+ * does not wait for appends either.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,9 +37,10 @@ PG_FUNCTION_INFO_V1(sweep);
 /*
  * Delete at most $2 events that expired by $1.  The rows are found through
  * the partial index on expires_at, locked, and deleted by their tuple ids
- * (a TID scan), so the cost follows the number of rows deleted whatever
- * the planner's statistics estimate: a join back to the event table could turn
- * into a rescan of the whole table per row when the statistics are stale.
+ * (a TID scan).  So the cost follows the number of rows deleted, whatever
+ * the planner's statistics estimate.  A join back to the event table could
+ * turn into a rescan of the whole table per row when the statistics are
+ * stale.
  *
  * Note: on a partitioned event table a tuple id names a row only within
  * its partition, so an expired row of another partition at the same tuple

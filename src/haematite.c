@@ -5,16 +5,18 @@
  *
  * haematite reaches its tables only through SQL that PostgreSQL plans and
  * executes (SPI), so partitioning, triggers and logical replication on those
- * tables keep working.  (Row-level security policies do not apply: the
- * functions run as the extension owner, a superuser, who bypasses them.)  To keep that path fast,
- * every statement is parsed and planned once per session: its plan is saved
- * with SPI_keepplan in CacheMemoryContext and reused by every later call.
+ * tables keep working.  Row-level security policies do not apply, because
+ * the functions run as the extension owner, a superuser, who bypasses them.
+ *
+ * To keep that path fast, every statement is parsed and planned once per
+ * session.  Its plan is saved with SPI_keepplan in CacheMemoryContext and
+ * reused by every later call.
  * The plan cache revalidates saved plans when the tables change (for example
  * after DROP and CREATE EXTENSION), so a stale plan is never executed.
  *
- * Plans are generic unless a statement asks otherwise: their parameters are
- * never planned as constants, so a call never pays for planning after the
- * first one.
+ * Plans are generic unless a statement sets other cursor options.  Their
+ * parameters are not planned as constants, so a call pays for planning only
+ * the first time.
  *
  *-------------------------------------------------------------------------
  */
@@ -98,7 +100,7 @@ haematite_plan(HaematiteQuery *query)
  *
  * Stores the value in *result and returns true when the query returned a
  * row, or returns false when it returned none.  read_only must be true in
- * STABLE functions, so the query sees the caller's snapshot.  The caller
+ * STABLE functions, so that the query runs in the caller's snapshot.  The caller
  * must be connected to SPI.
  */
 bool

@@ -23,7 +23,7 @@
  *
  * Readers take no lock and run in the caller's snapshot (they are STABLE,
  * and SPI runs their queries read-only), so a reader never waits for a
- * writer and sees only committed events and the caller's own.
+ * writer and reads only committed events and the caller's own.
  *
  * Expiry is judged against the statement's start time: an event is live
  * while its expires_at is NULL or later than statement_timestamp().
@@ -375,8 +375,8 @@ return_no_rows(FunctionCallInfo fcinfo)
  *		Return true when the caller collects the rows in a tuplestore anyway.
  *
  * A function in FROM runs under a Function Scan, which stores every row the
- * function returns in a tuplestore before passing the first one on, and says
- * so with SFRM_Materialize_Preferred.  Filling that tuplestore directly saves
+ * function returns in a tuplestore before passing the first one on, and
+ * signals this with SFRM_Materialize_Preferred.  Filling that tuplestore directly saves
  * a call and two tuple copies per row.
  */
 static bool
@@ -431,7 +431,7 @@ materialize_rows(FunctionCallInfo fcinfo, HaematiteQuery *query,
  *
  * values and nulls hold every parameter but the LIMIT one, at limit_param,
  * which is set here from max_count (-1: no limit).  resume_param and
- * resume_by_key say how a streamed read continues after a batch (see
+ * resume_by_key set how a streamed read continues after a batch (see
  * BatchedRead).
  *
  * Either fills the caller's tuplestore with every row (*materialized set
@@ -512,7 +512,7 @@ read_events(FunctionCallInfo fcinfo, bytea *stream_key, int64 from_seq,
 	bool		materialized;
 	int64		head_next_seq;
 
-	/* max_count 0 asks for nothing, and nothing can be compacted. */
+	/* max_count 0 requests no rows, so no history can be compacted. */
 	if (!max_count_isnull && max_count == 0)
 		return return_no_rows(fcinfo);
 

@@ -9,9 +9,9 @@
  * The row lock taken by that statement is held until the caller's
  * transaction ends.  Under READ COMMITTED, a concurrent cas that commits
  * first makes PostgreSQL recheck the WHERE clause against the new row
- * version, so of two calls from the same expected value exactly one
- * succeeds and the other raises SE002; two racing creators behave the same
- * way and never see a unique violation.  Calls on different keys never wait
+ * version.  So of two calls from the same expected value exactly one
+ * succeeds and the other raises SE002.  Two racing creators behave the same
+ * way and never get a unique violation.  Calls on different keys never wait
  * for each other.
  *
  *-------------------------------------------------------------------------
@@ -95,7 +95,7 @@ cas(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_INSERT && rc != SPI_OK_UPDATE)
 		report_spi_failure(query->sql, rc);
 
-	/* Nothing changed: report what the key holds now. */
+	/* Nothing changed: report the key's current value. */
 	if (SPI_processed == 0)
 	{
 		int64		actual = 0;

@@ -8,8 +8,8 @@
  * append updates it (or inserts it, for a new stream) in the same statement
  * that inserts the events, and the row lock taken by that UPDATE or INSERT
  * is held until the caller's transaction ends.  Appends to different streams
- * touch different head rows and never wait for each other; nothing else is
- * locked.
+ * lock different head rows, so they do not wait for each other.  No other
+ * lock is taken.
  *
  * Optimistic concurrency comes from the statement's WHERE clause: the UPDATE
  * only matches when next_seq equals the caller's expected_seq.  Under READ
@@ -181,8 +181,9 @@ typedef struct AppendRequest
  *		Return the stream's next sequence, 0 when the stream does not exist.
  *
  * With read_only, the head row is read in the caller's snapshot, as STABLE
- * functions must; otherwise in a new snapshot, which under READ COMMITTED
- * shows the latest commit (SE001 reports that as the actual sequence).
+ * functions require.  Otherwise it is read in a new snapshot, which under
+ * READ COMMITTED includes the latest commit; SE001 reports that value as
+ * the actual sequence.
  * Takes no lock.  The caller must be connected to SPI.
  */
 int64
@@ -245,8 +246,8 @@ run_append(AppendRequest *req, AppendStatements *statements)
 	/*
 	 * Advance the head row and insert the events.  A unique violation on
 	 * the event table means a row exists at a sequence the head row marks
-	 * as not yet written, so report it as corrupt data.  The error is re-raised at once, so
-	 * catching it without a subtransaction is safe.
+	 * as not yet written, so report it as corrupt data.  The error is
+	 * re-raised at once, so catching it without a subtransaction is safe.
 	 */
 	PG_TRY();
 	{
