@@ -18,7 +18,7 @@ OBJS = \
 	src/flush.o
 
 EXTENSION = haematite
-DATA = haematite--0.1.sql
+DATA = haematite--0.1.0.sql
 PGFILEDESC = "haematite - an event store inside PostgreSQL"
 
 # One regression file per topic in sql/, one isolation spec per race in

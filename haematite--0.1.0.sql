@@ -1,4 +1,4 @@
-/* haematite--0.1.sql */
+/* haematite--0.1.0.sql */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION haematite" to load this file. \quit
