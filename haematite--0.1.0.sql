@@ -27,7 +27,8 @@ CREATE TABLE haematite.stream_heads (
 	stream_key bytea PRIMARY KEY,
 	next_seq bigint NOT NULL,
 	last_appended_at timestamptz NOT NULL,
-	live_until timestamptz NOT NULL
+	live_until timestamptz NOT NULL,
+	reserve bytea
 ) WITH (fillfactor = 70);
 
 COMMENT ON TABLE haematite.stream_heads IS
@@ -38,6 +39,8 @@ COMMENT ON COLUMN haematite.stream_heads.last_appended_at IS
 	'appended_at of the latest event; appends never go below it';
 COMMENT ON COLUMN haematite.stream_heads.live_until IS
 	'Latest expiry among the stream''s events, infinity once one has no TTL';
+COMMENT ON COLUMN haematite.stream_heads.reserve IS
+	'Filler that only a new row carries; the first append clears it, which leaves free space on the page for the updates of later appends';
 
 CREATE TABLE haematite.events (
 	stream_key bytea NOT NULL,

@@ -31,3 +31,20 @@ SELECT n_tup_upd - :updates_before AS head_updates,
            AS mostly_hot
 FROM pg_stat_user_tables
 WHERE relid = 'haematite.stream_heads'::regclass;
+
+-- A new head row carries 48 filler bytes in reserve and its first append
+-- clears them.  Pages are filled with rows of the larger size, so once their
+-- streams have been appended to, every page has room for many HOT updates
+-- before it needs pruning again.
+SELECT haematite.append('reserve/new', '\x00', 0) AS next_seq;
+SELECT octet_length(reserve) AS reserve_bytes
+FROM haematite.stream_heads WHERE stream_key = 'reserve/new'::bytea;
+SELECT haematite.append_batch('reserve/new', ARRAY['\x01', '\x02']::bytea[], 1) AS next_seq;
+SELECT reserve IS NULL AS reserve_cleared
+FROM haematite.stream_heads WHERE stream_key = 'reserve/new'::bytea;
+SELECT haematite.append_batch('reserve/batch', ARRAY['\x01']::bytea[], 0, '1 hour') AS next_seq;
+SELECT octet_length(reserve) AS reserve_bytes
+FROM haematite.stream_heads WHERE stream_key = 'reserve/batch'::bytea;
+SELECT haematite.append('reserve/batch', '\x02', 1, '1 hour') AS next_seq;
+SELECT reserve IS NULL AS reserve_cleared
+FROM haematite.stream_heads WHERE stream_key = 'reserve/batch'::bytea;

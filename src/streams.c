@@ -21,7 +21,8 @@
  * inserts nothing and raises SE001.
  *
  * The head row update touches no indexed column and the table is created
- * with a fillfactor below 100, so it is normally a HOT update.
+ * with a fillfactor below 100, so it is normally a HOT update; see RESERVE
+ * for how page pruning is kept rare.
  *
  * All memory is allocated in SPI's procedure context or the caller's
  * per-call context and is freed when the call returns.
@@ -68,7 +69,8 @@ PG_FUNCTION_INFO_V1(next_seq);
 	"  UPDATE haematite.stream_heads " \
 	"  SET next_seq = next_seq OPERATOR(pg_catalog.+) " count ", " \
 	"      last_appended_at = GREATEST(last_appended_at, $4), " \
-	"      live_until = " live_until " " \
+	"      live_until = " live_until ", " \
+	"      reserve = NULL " \
 	"  WHERE stream_key OPERATOR(pg_catalog.=) $1 " \
 	"    AND next_seq OPERATOR(pg_catalog.=) $2 " \
 	"  RETURNING last_appended_at) "
@@ -76,11 +78,25 @@ PG_FUNCTION_INFO_V1(next_seq);
 #define HEAD_INSERT(count, live_until) \
 	"WITH head AS (" \
 	"  INSERT INTO haematite.stream_heads AS h " \
-	"      (stream_key, next_seq, last_appended_at, live_until) " \
-	"  VALUES ($1, " count ", $4, " live_until ") " \
+	"      (stream_key, next_seq, last_appended_at, live_until, reserve) " \
+	"  VALUES ($1, " count ", $4, " live_until ", " RESERVE ") " \
 	"  ON CONFLICT (stream_key) DO NOTHING " \
 	"  RETURNING h.last_appended_at) "
 
+/*
+ * A new head row carries RESERVE, 48 filler bytes that its first append
+ * clears.  Inserts fill a page only up to the fillfactor, and PostgreSQL
+ * prunes a page on access once its free space falls below that same
+ * margin, so rows inserted at their final size would make nearly every
+ * later head update prune the whole page (and write a WAL record for it).
+ * Rows that shrink after their first append leave free space above the
+ * margin, and a page then takes dozens of HOT updates between prunes.
+ */
+#define RESERVE \
+	"'\\x" \
+	"000000000000000000000000000000000000000000000000" \
+	"000000000000000000000000000000000000000000000000" \
+	"'::pg_catalog.bytea"
 #define LIVE_FOREVER "'infinity'::pg_catalog.timestamptz"
 #define LIVE_UNTIL_UPDATED \
 	"GREATEST(live_until, " \

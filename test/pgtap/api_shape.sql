@@ -136,7 +136,7 @@ SELECT tables_are('haematite', ARRAY['stream_heads', 'events', 'scalar_values'],
                   'schema haematite has exactly the three tables');
 
 SELECT columns_are('haematite', 'stream_heads',
-                   ARRAY['stream_key', 'next_seq', 'last_appended_at', 'live_until'],
+                   ARRAY['stream_key', 'next_seq', 'last_appended_at', 'live_until', 'reserve'],
                    'stream_heads has the expected columns');
 SELECT columns_are('haematite', 'events',
                    ARRAY['stream_key', 'seq', 'payload', 'appended_at', 'expires_at'],
