@@ -15,10 +15,11 @@ OBJS = \
 	src/reads.o \
 	src/scalar_values.o \
 	src/expiry.o \
-	src/flush.o
+	src/flush.o \
+	src/worker.o
 
 EXTENSION = haematite
-DATA = haematite--0.1.0.sql
+DATA = haematite--0.1.0.sql haematite--0.1.0--0.2.0.sql
 PGFILEDESC = "haematite - an event store inside PostgreSQL"
 
 # One regression file per topic in sql/, one isolation spec per race in

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * expiry.c
- *		Removing expired events: sweep.
+ *		Removing expired events: sweep, and the deletion loop that the
+ *		background sweeper (worker.c) runs too.
  *
  * Reads hide an expired event at once (see reads.c); sweep deletes the rows
  * afterwards to free their space.  It never changes a stream's head row:
@@ -64,28 +65,51 @@ static HaematiteQuery sweep_query = {
  *
  * Deletes events whose expiry is at or before the statement's start time,
  * at most max_events of them (all when NULL), and returns how many it
- * deleted.
+ * deleted.  When the library is preloaded and the transaction commits,
+ * the sweep becomes the last sweep that last_sweep() returns.
  */
 Datum
 sweep(PG_FUNCTION_ARGS)
 {
-	Datum		values[2];
-	int64		remaining = -1;
-	uint64		deleted = 0;
+	int64		max_events = -1;
+	uint64		deleted;
 
 	if (!PG_ARGISNULL(0))
 	{
-		int32		max_events = PG_GETARG_INT32(0);
+		int32		max_events_arg = PG_GETARG_INT32(0);
 
-		if (max_events < 0)
+		if (max_events_arg < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("max_events must not be negative, but is %d",
-							max_events)));
-		remaining = max_events;
+							max_events_arg)));
+		max_events = max_events_arg;
 	}
 
-	values[0] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
+	deleted = delete_expired_events(GetCurrentStatementStartTimestamp(),
+									max_events);
+	record_sweep_at_commit((int64) deleted);
+
+	PG_RETURN_INT64((int64) deleted);
+}
+
+/*
+ * delete_expired_events
+ *		Delete at most max_events events (all when negative) whose expiry is
+ *		at or before expired_by, and return how many were deleted.
+ *
+ * The caller must be in a transaction, not connected to SPI.  Events
+ * locked by another transaction are skipped, so the call never waits for
+ * a concurrent sweep.  Raises an error when a statement fails.
+ */
+uint64
+delete_expired_events(TimestampTz expired_by, int64 max_events)
+{
+	Datum		values[2];
+	int64		remaining = max_events;
+	uint64		deleted = 0;
+
+	values[0] = TimestampTzGetDatum(expired_by);
 
 	SPI_connect();
 
@@ -117,5 +141,5 @@ sweep(PG_FUNCTION_ARGS)
 
 	SPI_finish();
 
-	PG_RETURN_INT64((int64) deleted);
+	return deleted;
 }

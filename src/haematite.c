@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * haematite.c
- *		Module entry point and the session cache of prepared SPI plans.
+ *		Module entry point, settings, and the session cache of prepared SPI
+ *		plans.
  *
  * haematite reaches its tables only through SQL that PostgreSQL plans and
  * executes (SPI), so partitioning, triggers and logical replication on those
@@ -24,6 +25,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -35,14 +37,27 @@ PG_MODULE_MAGIC;
 /* haematite.max_batch_bytes: the largest payload array append_batch takes. */
 int			haematite_max_batch_bytes = 64 * 1024 * 1024;
 
+/* haematite.sweep_interval: seconds between sweep rounds; 0 disables them. */
+int			haematite_sweep_interval = 60;
+
+/* haematite.sweep_batch_size: events deleted per sweep transaction. */
+int			haematite_sweep_batch_size = 10000;
+
+/* haematite.database: the database whose events the sweeper deletes. */
+char	   *haematite_sweep_database = NULL;
+
 void		_PG_init(void);
 
 /*
  * _PG_init
- *		Define haematite's settings when the module is loaded.
+ *		Define haematite's settings when the module is loaded, and set up the
+ *		background sweeper when it is loaded by shared_preload_libraries.
  *
- * The limit is superuser-only (PGC_SUSET), so an application role cannot
- * raise it to make one call allocate more.
+ * The batch limit is superuser-only (PGC_SUSET), so an application role
+ * cannot raise it to make one call allocate more.  The sweeper's settings
+ * come from the server configuration and change on reload (PGC_SIGHUP).
+ * Every process that loads the library defines them, so pg_settings shows
+ * them even where the library is not preloaded.
  */
 void
 _PG_init(void)
@@ -59,7 +74,43 @@ _PG_init(void)
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
+	/* The maximum keeps the interval in milliseconds within WaitLatch's range. */
+	DefineCustomIntVariable("haematite.sweep_interval",
+							"Sets the time between two runs of the background sweeper.",
+							"The sweeper deletes expired events only when haematite is in "
+							"shared_preload_libraries. 0 stops it until the setting changes.",
+							&haematite_sweep_interval,
+							60,
+							0,
+							INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("haematite.sweep_batch_size",
+							"Sets the maximum number of expired events the background sweeper deletes per transaction.",
+							"Each batch commits on its own, so a large backlog never becomes one large transaction.",
+							&haematite_sweep_batch_size,
+							10000,
+							1,
+							INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("haematite.database",
+							   "Sets the database whose expired events the background sweeper deletes.",
+							   "The haematite extension must be installed in that database.",
+							   &haematite_sweep_database,
+							   "postgres",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("haematite");
+
+	if (process_shared_preload_libraries_in_progress)
+		haematite_worker_init();
 }
 
 /*

@@ -5,14 +5,17 @@
  *
  * Each SQL-callable function lives in the file of its concept (streams.c,
  * reads.c, scalar_values.c, expiry.c, flush.c).  This header declares the
- * helpers they share: argument checks and error reports (errors.c), and the
- * session cache of prepared SPI plans (haematite.c).
+ * helpers they share: argument checks and error reports (errors.c), the
+ * settings and the session cache of prepared SPI plans (haematite.c), and
+ * the deletion of expired events that sweep() and the background sweeper
+ * (worker.c) both run (expiry.c).
  *
  *-------------------------------------------------------------------------
  */
 #ifndef HAEMATITE_H
 #define HAEMATITE_H
 
+#include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "executor/spi.h"
 
@@ -39,12 +42,33 @@ typedef struct HaematiteQuery
 	SPIPlanPtr	plan;			/* saved plan, or NULL before first use */
 } HaematiteQuery;
 
-/* haematite.c */
+/* Who ran a sweep, as last_sweep() reports it. */
+typedef enum HaematiteSweepSource
+{
+	HAEMATITE_SWEEP_BY_WORKER,	/* the background sweeper: 'worker' */
+	HAEMATITE_SWEEP_BY_HAND		/* a call of sweep(): 'manual' */
+} HaematiteSweepSource;
+
+/* haematite.c: settings */
 extern int	haematite_max_batch_bytes;
+extern int	haematite_sweep_interval;
+extern int	haematite_sweep_batch_size;
+extern char *haematite_sweep_database;
+
+/* haematite.c: the session cache of prepared plans */
 extern SPIPlanPtr haematite_plan(HaematiteQuery *query);
 extern bool haematite_lookup_int64(HaematiteQuery *query, Datum *values,
 								   const char *nulls, bool read_only,
 								   int64 *result);
+
+/* expiry.c */
+extern uint64 delete_expired_events(TimestampTz expired_by, int64 max_events);
+
+/* worker.c: the background sweeper and the record of the last sweep */
+extern void haematite_worker_init(void);
+extern void record_last_sweep(TimestampTz finished_at, int64 deleted,
+							  HaematiteSweepSource source);
+extern void record_sweep_at_commit(int64 deleted);
 
 /* streams.c */
 extern int64 stream_next_seq(bytea *stream_key, bool read_only);

@@ -9,7 +9,7 @@
 
 BEGIN;
 
-SELECT plan(160);
+SELECT plan(174);
 
 -- One row per function signature: readers are STABLE, writers VOLATILE.
 CREATE TEMP TABLE api_functions (
@@ -58,7 +58,17 @@ INSERT INTO api_functions VALUES
      'TABLE(stream_key bytea, next_seq bigint)'),
     ('flush', '{}', 'pg_lsn', 'volatile', '', NULL),
     ('sweep', '{integer}', 'bigint', 'volatile',
-     'max_events integer DEFAULT NULL::integer', NULL);
+     'max_events integer DEFAULT NULL::integer', NULL),
+    ('last_sweep', '{}', 'record', 'volatile',
+     'OUT finished_at timestamp with time zone, OUT deleted bigint, OUT source text',
+     NULL),
+    ('stats', '{}', 'record', 'stable',
+     'OUT streams_estimate bigint, OUT events_estimate bigint, '
+     'OUT live_events_estimate bigint, OUT expired_events bigint, '
+     'OUT cas_keys_estimate bigint, OUT table_bytes bigint, OUT index_bytes bigint, '
+     'OUT last_sweep_finished_at timestamp with time zone, '
+     'OUT last_sweep_deleted bigint, OUT last_sweep_source text',
+     NULL);
 
 -- The extension, its schema and its exact set of function names.
 SELECT has_extension('haematite', 'extension haematite is installed');
@@ -66,14 +76,14 @@ SELECT has_schema('haematite', 'schema haematite exists');
 SELECT functions_are('haematite',
                      ARRAY['append', 'append_batch', 'read', 'read_from',
                            'next_seq', 'cas', 'read_value', 'scan', 'flush',
-                           'sweep'],
+                           'sweep', 'last_sweep', 'stats'],
                      'schema haematite has exactly the API functions');
 SELECT is((SELECT count(*)::int FROM pg_proc
            WHERE pronamespace = 'haematite'::regnamespace),
-          19,
-          'schema haematite has 19 function signatures');
+          21,
+          'schema haematite has 21 function signatures');
 
--- 19 signatures, 7 checks each: 133 assertions.
+-- 21 signatures, 7 checks each: 147 assertions.
 SELECT has_function('haematite', name, argument_types,
                     format('%s(%s) exists', name, array_to_string(argument_types, ', ')))
 FROM api_functions ORDER BY name, argument_types;

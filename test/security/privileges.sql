@@ -12,11 +12,13 @@
 
 BEGIN;
 
-SELECT plan(134);
+SELECT plan(142);
 
 -- Every function signature with a call that exercises it.  The writer
 -- functions come first, in an order in which each call succeeds for a
 -- writer (the stream priv/s starts with 2 events and the value priv/v at 1).
+-- The monitoring functions stats and last_sweep come last: they write
+-- nothing, but the reader recipe does not grant them.
 CREATE TEMP TABLE api_call (
     position int,
     signature regprocedure,
@@ -63,7 +65,11 @@ INSERT INTO api_call VALUES
     (18, 'haematite.scan(bytea)', true,
      $$SELECT * FROM haematite.scan('priv/'::bytea)$$),
     (19, 'haematite.scan()', true,
-     $$SELECT * FROM haematite.scan()$$);
+     $$SELECT * FROM haematite.scan()$$),
+    (20, 'haematite.stats()', false,
+     $$SELECT * FROM haematite.stats()$$),
+    (21, 'haematite.last_sweep()', false,
+     $$SELECT * FROM haematite.last_sweep()$$);
 
 -- Every statement that touches a table directly, for each of the three.
 CREATE TEMP TABLE table_statement (
@@ -139,8 +145,8 @@ SELECT pg_temp.tables_digest() AS digest_before \gset
 
 SELECT is((SELECT count(*)::int FROM pg_proc
            WHERE pronamespace = 'haematite'::regnamespace),
-          19,
-          'schema haematite has 19 function signatures');
+          21,
+          'schema haematite has 21 function signatures');
 
 SELECT is_empty(
     $$SELECT oid::regprocedure FROM pg_proc
@@ -202,8 +208,8 @@ SELECT is_empty(
 
 SELECT is((SELECT count(*)::int FROM api_call
            WHERE has_function_privilege('haematite_sec_writer', signature, 'EXECUTE')),
-          19,
-          'the writer recipe grants EXECUTE on all 19 functions');
+          21,
+          'the writer recipe grants EXECUTE on all 21 functions');
 
 --
 -- A role without grants: 42501 from every function, with or without USAGE
@@ -332,6 +338,10 @@ SELECT results_eq($$SELECT stream_key, next_seq FROM haematite.scan()
                     WHERE stream_key = 'priv/s'::bytea$$,
                   $$VALUES ('priv/s'::bytea, 6::bigint)$$,
                   'writer: scan() lists the stream');
+SELECT is((SELECT streams_estimate IS NOT NULL AND expired_events IS NOT NULL FROM haematite.stats()), true,
+          'writer: stats() returns its row');
+SELECT is((SELECT count(*)::int FROM haematite.last_sweep()), 1,
+          'writer: last_sweep() returns its row');
 
 RESET ROLE;
 SELECT pg_temp.tables_digest() AS digest_before \gset
