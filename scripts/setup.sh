@@ -16,7 +16,9 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages that the build, the demo and every test suite use:
 # the server and its build headers (PGXS, pg_regress, pg_isolation_regress),
-# pgTAP with its pg_prove runner, the C toolchain, and util-linux for runuser.
+# pgTAP with its pg_prove runner, the C toolchain, util-linux for runuser,
+# and the client libraries of the examples in examples/ (psycopg 3 for
+# Python, libpq's headers for C).
 readonly PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
@@ -26,7 +28,18 @@ readonly PACKAGES=(
 	gcc
 	make
 	util-linux
+	python3-psycopg
+	libpq-dev
 )
+
+# Node.js and npm run examples/node. They come from Debian only when the node
+# or npm command is missing, because a machine may already have them from
+# elsewhere: NodeSource's nodejs package, for one, includes npm and conflicts
+# with Debian's npm package.
+node_packages=()
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	node_packages=(nodejs npm)
+fi
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "setup.sh must run as root (for example: sudo bash scripts/setup.sh)" >&2
@@ -41,12 +54,13 @@ for package in "${PACKAGES[@]}"; do
 		missing+=("$package")
 	fi
 done
+missing+=("${node_packages[@]}")
 
 if ((${#missing[@]} > 0)); then
 	echo "Installing Debian packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update
-	apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+	apt-get install -y --no-install-recommends "${PACKAGES[@]}" "${node_packages[@]}"
 else
 	echo "Debian packages already installed; skipping apt-get."
 fi
