@@ -28,8 +28,7 @@ source_database=haematite_dump_source
 target_database=haematite_dump_target
 reader_role=haematite_dump_reader
 work_dir=$(mktemp -d /tmp/haematite-dump.XXXXXX)
-passed=0
-failed=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 
 cleanup() {
 	local db
@@ -42,36 +41,6 @@ cleanup() {
 		-c "DROP ROLE IF EXISTS $reader_role" >/dev/null 2>&1 ||
 		echo "warning: could not drop role $reader_role" >&2
 	rm -rf "$work_dir"
-}
-
-# Record one check: its description, then the command that must succeed.
-check() {
-	local description=$1
-	shift
-	if "$@"; then
-		echo "ok - $description"
-		passed=$((passed + 1))
-	else
-		echo "not ok - $description"
-		failed=$((failed + 1))
-	fi
-}
-
-# Succeed when the two arguments are equal, else print both.
-equals() {
-	if [[ $1 == "$2" ]]; then
-		return 0
-	fi
-	echo "#   got:      $1"
-	echo "#   expected: $2"
-	return 1
-}
-
-# Succeed when the two files are byte for byte equal, else print their
-# differences.
-same_file() {
-	diff -u "$1" "$2" | sed 's/^/#   /'
-	return "${PIPESTATUS[0]}"
 }
 
 # Run SQL in a database as the superuser: quiet, unaligned, tuples only.

@@ -58,8 +58,7 @@ readonly python=/usr/bin/python3
 readonly languages=(python node c)
 
 work_dir=$(mktemp -d /tmp/haematite-examples.XXXXXX)
-passed=0
-failed=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 
 # Drop the databases and the role of this script, including those an
 # interrupted earlier run left behind. The role goes last, because its
@@ -80,33 +79,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Record one check: its description, then the command that must succeed.
-check() {
-	local description=$1
-	shift
-	if "$@"; then
-		echo "ok - $description"
-		passed=$((passed + 1))
-	else
-		echo "not ok - $description"
-		failed=$((failed + 1))
-	fi
-}
-
 # Run psql as the superuser, stopping at the first error; quiet, unaligned.
 superuser_sql() {
 	local database=$1
 	shift
 	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$database" "$@"
-}
-
-# Succeed when two strings are equal; otherwise print both.
-equals() {
-	if [[ $1 != "$2" ]]; then
-		echo "  expected: $2" >&2
-		echo "  actual:   $1" >&2
-		return 1
-	fi
 }
 
 # Succeed when two files are equal; otherwise print the start of their diff.

@@ -16,21 +16,7 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 readonly PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 readonly PYTHON=/usr/bin/python3
 
-passed=0
-failed=0
-
-# Record one check: its description, then the command that must succeed.
-check() {
-	local description=$1
-	shift
-	if "$@"; then
-		echo "ok - $description"
-		passed=$((passed + 1))
-	else
-		echo "not ok - $description"
-		failed=$((failed + 1))
-	fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 
 # Install the Debian packages that provide the given commands, if missing.
 require_commands() {

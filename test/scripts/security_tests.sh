@@ -35,25 +35,11 @@ readonly squat_db=haematite_security_squat
 readonly login_role=haematite_sec_login
 readonly squatter_role=haematite_sec_squatter
 
-passed=0
-failed=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 
 # Run psql as the superuser, stopping at the first error; quiet, unaligned.
 sql() {
 	psql -X -q -v ON_ERROR_STOP=1 -At "$@"
-}
-
-# Record and print the outcome of one check: check DESCRIPTION COMMAND...
-check() {
-	local description=$1
-	shift
-	if "$@"; then
-		echo "ok - $description"
-		passed=$((passed + 1))
-	else
-		echo "not ok - $description"
-		failed=$((failed + 1))
-	fi
 }
 
 # Print "failed" when the exit status in $1 is not 0, else "succeeded".
@@ -63,16 +49,6 @@ outcome() {
 	else
 		echo succeeded
 	fi
-}
-
-# Succeed when the two arguments are equal; print both otherwise.
-equals() {
-	if [[ $1 == "$2" ]]; then
-		return 0
-	fi
-	echo "#   got:      $1"
-	echo "#   expected: $2"
-	return 1
 }
 
 # Drop what this script creates; also run at start, after an interrupted run.

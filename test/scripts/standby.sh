@@ -14,8 +14,7 @@ set -euo pipefail
 database=haematite_standby
 standby_dir=$(mktemp -d /tmp/haematite-standby.XXXXXX)
 standby_port=$((PGPORT + 1))
-passed=0
-failed=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 
 cleanup() {
 	runuser -u postgres -- "$HAEMATITE_PGBIN/pg_ctl" -D "$standby_dir/data" \
@@ -24,19 +23,6 @@ cleanup() {
 	psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-
-# Record one check: its description, then the command that must succeed.
-check() {
-	local description=$1
-	shift
-	if "$@"; then
-		echo "ok - $description"
-		passed=$((passed + 1))
-	else
-		echo "not ok - $description"
-		failed=$((failed + 1))
-	fi
-}
 
 primary_sql() {
 	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$database" -c "$1"

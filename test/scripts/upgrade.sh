@@ -33,8 +33,7 @@ fresh_database=haematite_upgrade_fresh
 reader_role=haematite_upgrade_reader
 defaults_role=haematite_upgrade_defaults
 work_dir=$(mktemp -d /tmp/haematite-upgrade.XXXXXX)
-passed=0
-failed=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 
 cleanup() {
 	local db role
@@ -49,35 +48,6 @@ cleanup() {
 			echo "warning: could not drop role $role" >&2
 	done
 	rm -rf "$work_dir"
-}
-
-# Record one check: its description, then the command that must succeed.
-check() {
-	local description=$1
-	shift
-	if "$@"; then
-		echo "ok - $description"
-		passed=$((passed + 1))
-	else
-		echo "not ok - $description"
-		failed=$((failed + 1))
-	fi
-}
-
-# Succeed when the two arguments are equal, else print both.
-equals() {
-	if [[ $1 == "$2" ]]; then
-		return 0
-	fi
-	echo "#   got:      $1"
-	echo "#   expected: $2"
-	return 1
-}
-
-# Succeed when the two files are equal, else print their differences.
-same_file() {
-	diff -u "$1" "$2" | sed 's/^/#   /'
-	return "${PIPESTATUS[0]}"
 }
 
 # Run SQL in a database as the superuser: quiet, unaligned, tuples only.

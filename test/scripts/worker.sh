@@ -26,8 +26,7 @@ data_dir=$work_dir/data
 log_file=$work_dir/server.log
 standby_dir=$work_dir/standby
 standby_log=$work_dir/standby.log
-passed=0
-failed=0
+source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
 
 # Stop both servers and remove their directory, however the script ends.
 cleanup() {
@@ -41,19 +40,6 @@ cleanup() {
 	rm -rf "$work_dir"
 }
 trap cleanup EXIT
-
-# Record one check: its description, then the command that must succeed.
-check() {
-	local description=$1
-	shift
-	if "$@"; then
-		echo "ok - $description"
-		passed=$((passed + 1))
-	else
-		echo "not ok - $description"
-		failed=$((failed + 1))
-	fi
-}
 
 pg_ctl_primary() {
 	runuser -u postgres -- "$HAEMATITE_PGBIN/pg_ctl" -D "$data_dir" "$@"
