@@ -16,9 +16,10 @@
  * RowExclusiveLock on the database object, which is what a new connection
  * takes and what DROP DATABASE and ALTER DATABASE conflict with, and
  * RowExclusiveLock on the event table.  When another transaction holds or
- * requests a conflicting lock on either, the worker ends its round.  So DROP DATABASE, DROP EXTENSION, TRUNCATE and the like
- * wait at most for the batch in progress, and a plain DROP DATABASE of the
- * swept database succeeds.  Appends take no lock that conflicts with a
+ * requests a conflicting lock on either, the worker ends its round.  So
+ * DROP DATABASE, DROP EXTENSION, TRUNCATE and the like wait at most for the
+ * batch in progress, and a plain DROP DATABASE of the swept database
+ * succeeds.  Appends take no lock that conflicts with a
  * sweep, and a sweep never locks a stream's head row.
  *
  * Both workers start only once recovery has finished: a hot standby runs
