@@ -238,6 +238,8 @@ $$;
 BEGIN;
 CREATE ROLE app_reader;
 CREATE ROLE app_writer;
+CREATE ROLE app_consumer;
+CREATE ROLE app_monitoring;
 
 -- example: privileges-reader
 GRANT USAGE ON SCHEMA haematite TO app_reader;
@@ -255,6 +257,17 @@ GRANT USAGE ON SCHEMA haematite TO app_writer;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA haematite TO app_writer;
 -- end of example
 
+-- example: privileges-consumer
+GRANT EXECUTE ON FUNCTION haematite.cas(bytea, bigint, bigint),
+                          haematite.cas(text, bigint, bigint)
+TO app_consumer;
+-- end of example
+
+-- example: privileges-monitoring
+GRANT USAGE ON SCHEMA haematite TO app_monitoring;
+GRANT EXECUTE ON FUNCTION haematite.stats() TO app_monitoring;
+-- end of example
+
 -- example: privileges-check
 SET ROLE app_reader;
 SELECT haematite.next_seq('orders/42');
@@ -268,7 +281,7 @@ SELECT count(*) FROM haematite.events;
 
 ROLLBACK;
 SELECT count(*) AS example_roles_left FROM pg_roles
-WHERE rolname IN ('app_reader', 'app_writer');
+WHERE rolname IN ('app_reader', 'app_writer', 'app_consumer', 'app_monitoring');
 
 -- example: stats
 ANALYZE haematite.stream_heads, haematite.events, haematite.scalar_values;

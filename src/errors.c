@@ -326,7 +326,7 @@ report_history_compacted(bytea *stream_key, int64 from_seq, int64 next_seq)
 			 errmsg("history of stream %s is compacted", format_key(stream_key)),
 			 errdetail("Requested from sequence " INT64_FORMAT "; next sequence is " INT64_FORMAT "; no live event remains in that range.",
 					   from_seq, next_seq),
-			 errhint("Continue from the next sequence; the expired events cannot be read again.")));
+			 errhint("Continue from the next sequence that this detail gives; the expired events cannot be read again.")));
 }
 
 /*
