@@ -52,7 +52,9 @@ REVOKE ALL ON FUNCTION haematite.last_sweep() FROM PUBLIC;
  * analyzed falls back to the live row count of the cumulative statistics
  * system.  expired_events is exact: it counts the expired rows through the
  * partial index on expires_at, so its cost grows with the backlog that sweep
- * has not yet removed, not with the size of the store.
+ * has not yet removed, not with the size of the store.  The SET clauses keep
+ * the planner on that index even before the table was ever analyzed, when
+ * it would otherwise scan the whole table.
  *
  * The body is an SQL-standard function body (BEGIN ATOMIC), parsed when this
  * script runs: every name in it is bound then, and the caller's search_path
@@ -73,6 +75,8 @@ CREATE FUNCTION haematite.stats(
 	OUT last_sweep_source text)
 RETURNS record
 LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 BEGIN ATOMIC
 	WITH table_size AS (
 		SELECT c.oid AS relid,

@@ -37,8 +37,8 @@ PG_MODULE_MAGIC;
 /* haematite.max_batch_bytes: the largest payload array append_batch takes. */
 int			haematite_max_batch_bytes = 64 * 1024 * 1024;
 
-/* haematite.sweep_interval: seconds between sweep rounds; 0 disables them. */
-int			haematite_sweep_interval = 60;
+/* haematite.sweep_interval: milliseconds between sweep rounds; 0 disables. */
+int			haematite_sweep_interval = 60 * 1000;
 
 /* haematite.sweep_batch_size: events deleted per sweep transaction. */
 int			haematite_sweep_batch_size = 10000;
@@ -74,17 +74,20 @@ _PG_init(void)
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
-	/* The maximum keeps the interval in milliseconds within WaitLatch's range. */
+	/*
+	 * Milliseconds, so that a value below one second such as '400ms' is kept
+	 * as it is rather than rounded to 0, which would stop the sweeper.
+	 */
 	DefineCustomIntVariable("haematite.sweep_interval",
 							"Sets the time between two runs of the background sweeper.",
 							"The sweeper deletes expired events only when haematite is in "
 							"shared_preload_libraries. 0 stops it until the setting changes.",
 							&haematite_sweep_interval,
-							60,
+							60 * 1000,
 							0,
-							INT_MAX / 1000,
+							INT_MAX,
 							PGC_SIGHUP,
-							GUC_UNIT_S,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("haematite.sweep_batch_size",

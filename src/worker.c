@@ -5,7 +5,7 @@
  *
  * With shared_preload_libraries = 'haematite' the postmaster starts the
  * sweep launcher, a background worker that connects to no database.  Every
- * haematite.sweep_interval seconds the launcher looks up haematite.database
+ * haematite.sweep_interval the launcher looks up haematite.database
  * in pg_database and starts a sweep worker connected to that database.  The
  * sweep worker deletes expired events in transactions of at most
  * haematite.sweep_batch_size rows, logs one line if it deleted any, and
@@ -26,9 +26,11 @@
  * neither, and a promoted standby starts the launcher as part of promotion.
  *
  * Shared memory holds one HaematiteSweepState, guarded by its spinlock.  It
- * records the last sweep, written by the sweep worker and, when their
- * transaction commits, by calls of sweep() in any backend.  It also holds
- * the outcome of the last round, written by the sweep worker for the
+ * records the last sweep of each database, written by the sweep worker
+ * after every batch and, when their transaction commits, by calls of
+ * sweep() in any backend.  It keeps SWEEP_RECORD_SLOTS databases; a new one
+ * replaces the database whose last sweep is oldest.  It also holds the
+ * outcome of the last round, written by the sweep worker for the
  * launcher.  It exists only when the library is preloaded; otherwise
  * last_sweep() returns NULLs and nothing is recorded.
  *
@@ -75,6 +77,9 @@
  */
 #define SWEEP_LAUNCHER_RESTART_SECONDS 10
 
+/* How many databases the shared record of the last sweep keeps. */
+#define SWEEP_RECORD_SLOTS 32
+
 /* How a sweep round ended, as reported by the sweep worker. */
 typedef enum SweepRoundOutcome
 {
@@ -84,18 +89,25 @@ typedef enum SweepRoundOutcome
 	SWEEP_ROUND_YIELDED,		/* it stopped early because DDL has or
 								 * requests a conflicting lock */
 	SWEEP_ROUND_NO_DATABASE,	/* haematite.database does not exist */
+	SWEEP_ROUND_NO_CONNECTIONS, /* it exists but accepts no connections */
 	SWEEP_ROUND_NO_EXTENSION,	/* the extension is not installed there */
 	SWEEP_ROUND_NO_WORKER_SLOT	/* the launcher could not register a worker */
 } SweepRoundOutcome;
+
+/* The last sweep of one database. */
+typedef struct SweepRecord
+{
+	Oid			database;		/* InvalidOid for a slot never used */
+	TimestampTz finished_at;	/* when the sweep finished */
+	int64		deleted;		/* how many events it deleted */
+	HaematiteSweepSource source;	/* who ran it */
+} SweepRecord;
 
 /* The shared state of the sweeper; see the file header. */
 typedef struct HaematiteSweepState
 {
 	slock_t		mutex;			/* guards every field below */
-	bool		has_last_sweep; /* false until the first sweep finishes */
-	TimestampTz last_finished_at;	/* when the last sweep finished */
-	int64		last_deleted;	/* how many events it deleted */
-	HaematiteSweepSource last_source;	/* who ran it */
+	SweepRecord records[SWEEP_RECORD_SLOTS];
 	SweepRoundOutcome round_outcome;	/* how the last worker round ended */
 } HaematiteSweepState;
 
@@ -135,7 +147,8 @@ static void forget_aborted_sweeps(SubXactEvent event,
 static void sweep_shmem_request(void);
 static void sweep_shmem_startup(void);
 static SweepRoundOutcome run_sweep_round(void);
-static Oid find_database_oid(const char *database_name);
+static SweepRoundOutcome find_database(const char *database_name,
+									   Oid *database_oid);
 static void report_round_outcome(SweepRoundOutcome outcome,
 								 SweepRoundOutcome *reported);
 static void terminate_sweep_worker(int code, Datum arg);
@@ -208,11 +221,8 @@ sweep_shmem_startup(void)
 								  sizeof(HaematiteSweepState), &found);
 	if (!found)
 	{
+		memset(sweep_state, 0, sizeof(HaematiteSweepState));
 		SpinLockInit(&sweep_state->mutex);
-		sweep_state->has_last_sweep = false;
-		sweep_state->last_finished_at = 0;
-		sweep_state->last_deleted = 0;
-		sweep_state->last_source = HAEMATITE_SWEEP_BY_WORKER;
 		sweep_state->round_outcome = SWEEP_ROUND_FAILED;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -220,22 +230,43 @@ sweep_shmem_startup(void)
 
 /*
  * record_last_sweep
- *		Store a finished sweep as the last one in shared memory.
+ *		Store a sweep as the last one of the current database in shared
+ *		memory.
  *
- * Does nothing when the library was not preloaded.  Never raises.
+ * Takes the database's slot, else an unused one, else the slot whose sweep
+ * is oldest.  Does nothing when the library was not preloaded.  Never
+ * raises.
  */
 void
 record_last_sweep(TimestampTz finished_at, int64 deleted,
 				  HaematiteSweepSource source)
 {
+	SweepRecord *slot = NULL;
+	int			i;
+
 	if (sweep_state == NULL)
 		return;
 
 	SpinLockAcquire(&sweep_state->mutex);
-	sweep_state->has_last_sweep = true;
-	sweep_state->last_finished_at = finished_at;
-	sweep_state->last_deleted = deleted;
-	sweep_state->last_source = source;
+	for (i = 0; i < SWEEP_RECORD_SLOTS; i++)
+	{
+		SweepRecord *candidate = &sweep_state->records[i];
+
+		if (candidate->database == MyDatabaseId)
+		{
+			slot = candidate;
+			break;
+		}
+		if (slot == NULL ||
+			(slot->database != InvalidOid &&
+			 (candidate->database == InvalidOid ||
+			  candidate->finished_at < slot->finished_at)))
+			slot = candidate;
+	}
+	slot->database = MyDatabaseId;
+	slot->finished_at = finished_at;
+	slot->deleted = deleted;
+	slot->source = source;
 	SpinLockRelease(&sweep_state->mutex);
 }
 
@@ -343,10 +374,10 @@ forget_aborted_sweeps(SubXactEvent event, SubTransactionId subxact_id,
  * last_sweep(OUT finished_at timestamptz, OUT deleted bigint,
  *			  OUT source text) RETURNS record
  *
- * Returns the last sweep recorded since the server started: when it
- * finished, how many events it deleted, and 'worker' or 'manual' for who
- * ran it.  Returns one row of NULLs when no sweep has finished yet or the
- * library was not preloaded.
+ * Returns the last sweep of the current database recorded since the server
+ * started: when it finished, how many events it deleted, and 'worker' or
+ * 'manual' for who ran it.  Returns one row of NULLs when there is none or
+ * the library was not preloaded.
  */
 Datum
 last_sweep(PG_FUNCTION_ARGS)
@@ -364,11 +395,22 @@ last_sweep(PG_FUNCTION_ARGS)
 
 	if (sweep_state != NULL)
 	{
+		int			i;
+
 		SpinLockAcquire(&sweep_state->mutex);
-		has_last_sweep = sweep_state->has_last_sweep;
-		finished_at = sweep_state->last_finished_at;
-		deleted = sweep_state->last_deleted;
-		source = sweep_state->last_source;
+		for (i = 0; i < SWEEP_RECORD_SLOTS; i++)
+		{
+			SweepRecord *record = &sweep_state->records[i];
+
+			if (record->database == MyDatabaseId)
+			{
+				has_last_sweep = true;
+				finished_at = record->finished_at;
+				deleted = record->deleted;
+				source = record->source;
+				break;
+			}
+		}
 		SpinLockRelease(&sweep_state->mutex);
 	}
 
@@ -389,7 +431,7 @@ last_sweep(PG_FUNCTION_ARGS)
 /*
  * haematite_sweep_launcher_main
  *		Entry point of the sweep launcher: start a sweep round every
- *		haematite.sweep_interval seconds until terminated.
+ *		haematite.sweep_interval until terminated.
  *
  * SIGHUP rereads the configuration, so a new interval or database applies
  * from the next round on.  SIGTERM ends the launcher, and the sweep worker
@@ -411,7 +453,7 @@ haematite_sweep_launcher_main(Datum main_arg)
 	before_shmem_exit(terminate_sweep_worker, (Datum) 0);
 
 	ereport(LOG,
-			(errmsg("haematite sweep launcher started for database \"%s\", interval %d s, batch size %d",
+			(errmsg("haematite sweep launcher started for database \"%s\", interval %d ms, batch size %d",
 					haematite_sweep_database, haematite_sweep_interval,
 					haematite_sweep_batch_size)));
 
@@ -441,7 +483,7 @@ haematite_sweep_launcher_main(Datum main_arg)
 			TimestampTz next_round;
 
 			next_round = TimestampTzPlusMilliseconds(last_round_end,
-													 haematite_sweep_interval * (int64) 1000);
+													 haematite_sweep_interval);
 			if (now >= next_round)
 			{
 				report_round_outcome(run_sweep_round(), &reported);
@@ -472,9 +514,9 @@ run_sweep_round(void)
 	BackgroundWorkerHandle *handle;
 	SweepRoundOutcome outcome;
 
-	database_oid = find_database_oid(haematite_sweep_database);
-	if (!OidIsValid(database_oid))
-		return SWEEP_ROUND_NO_DATABASE;
+	outcome = find_database(haematite_sweep_database, &database_oid);
+	if (outcome != SWEEP_ROUND_SWEPT)
+		return outcome;
 
 	/* The worker overwrites this unless it fails before the end. */
 	set_round_outcome(SWEEP_ROUND_FAILED);
@@ -528,8 +570,15 @@ run_sweep_round(void)
 }
 
 /*
- * find_database_oid
- *		Return the OID of the database named database_name, or InvalidOid.
+ * find_database
+ *		Find the database named database_name and check that a sweep worker
+ *		can connect to it.
+ *
+ * Sets *database_oid and returns SWEEP_ROUND_SWEPT when it can;
+ * SWEEP_ROUND_NO_DATABASE when there is no such database, and
+ * SWEEP_ROUND_NO_CONNECTIONS when it does not accept connections (such as
+ * template0, or a database that an interrupted DROP DATABASE left invalid),
+ * because the worker would fail with FATAL every round.
  *
  * Runs in a transaction of its own, so the caller must not be in one.  The
  * launcher is connected to no database, so it reads pg_database with a
@@ -538,13 +587,13 @@ run_sweep_round(void)
  * already lists it; on a new cluster it fails with "cannot read pg_class
  * without having selected a database".
  */
-static Oid
-find_database_oid(const char *database_name)
+static SweepRoundOutcome
+find_database(const char *database_name, Oid *database_oid)
 {
 	Relation	pg_database;
 	TableScanDesc scan;
 	HeapTuple	tuple;
-	Oid			database_oid = InvalidOid;
+	SweepRoundOutcome outcome = SWEEP_ROUND_NO_DATABASE;
 
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
@@ -557,7 +606,11 @@ find_database_oid(const char *database_name)
 
 		if (strcmp(NameStr(form->datname), database_name) == 0)
 		{
-			database_oid = form->oid;
+			*database_oid = form->oid;
+			if (!form->datallowconn || database_is_invalid_form(form))
+				outcome = SWEEP_ROUND_NO_CONNECTIONS;
+			else
+				outcome = SWEEP_ROUND_SWEPT;
 			break;
 		}
 	}
@@ -566,7 +619,7 @@ find_database_oid(const char *database_name)
 
 	CommitTransactionCommand();
 
-	return database_oid;
+	return outcome;
 }
 
 /*
@@ -596,6 +649,12 @@ report_round_outcome(SweepRoundOutcome outcome, SweepRoundOutcome *reported)
 					(errmsg("haematite sweeper is idle because database \"%s\" does not exist",
 							haematite_sweep_database),
 					 errhint("Create the database, or set haematite.database to the database where the haematite extension is installed.")));
+			break;
+		case SWEEP_ROUND_NO_CONNECTIONS:
+			ereport(LOG,
+					(errmsg("haematite sweeper is idle because database \"%s\" does not accept connections",
+							haematite_sweep_database),
+					 errhint("Allow connections to the database, or set haematite.database to another one.")));
 			break;
 		case SWEEP_ROUND_NO_EXTENSION:
 			ereport(LOG,
@@ -637,7 +696,9 @@ terminate_sweep_worker(int code, Datum arg)
  * haematite.sweep_batch_size events that expired by the start of its
  * transaction, and commits.  The round ends with the first short batch, or
  * when lock_sweep_targets reports a lock held or requested by DDL.  SIGTERM
- * cancels the batch in progress and exits.
+ * cancels the batch in progress and exits.  The last sweep is recorded after
+ * every committed batch, so a round that is terminated still shows what it
+ * deleted; only a round that ends normally logs its line.
  */
 void
 haematite_sweep_worker_main(Datum main_arg)
@@ -653,6 +714,20 @@ haematite_sweep_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(database_oid, InvalidOid, 0);
+
+	/*
+	 * Settings made with ALTER DATABASE ... SET apply to this worker too.
+	 * Override those that would make every batch fail, the way autovacuum
+	 * overrides the timeouts for its workers.
+	 */
+	SetConfigOption("default_transaction_read_only", "off",
+					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0",
+					PGC_SUSET, PGC_S_OVERRIDE);
 
 	started_at = GetCurrentTimestamp();
 	for (;;)
@@ -682,6 +757,8 @@ haematite_sweep_worker_main(Datum main_arg)
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		deleted += batch_deleted;
+		record_last_sweep(GetCurrentTimestamp(), deleted,
+						  HAEMATITE_SWEEP_BY_WORKER);
 
 		if (batch_deleted < (uint64) batch_size)
 			break;
