@@ -1,9 +1,13 @@
 #!/bin/bash
 # Background sweeper: with shared_preload_libraries = 'haematite' a worker
-# deletes expired events every haematite.sweep_interval, in transactions of
-# haematite.sweep_batch_size rows, logs one line per sweep that deleted
-# something, and stays out of the way of appends, sweep() called by hand,
-# DROP EXTENSION, DROP DATABASE, shutdown, crash restart and hot standby.
+# deletes expired events every haematite.sweep_interval (in milliseconds,
+# so also below one second), in transactions of haematite.sweep_batch_size
+# rows, logs one line per sweep that deleted something, and stays out of
+# the way of appends, sweep() called by hand, DROP EXTENSION, DROP
+# DATABASE, shutdown, crash restart and hot standby. It is not stopped by
+# ALTER DATABASE ... SET, and logs once, without FATAL lines, that a
+# database accepts no connections. last_sweep() reports the last sweep of
+# the current database, also one that was terminated part way.
 #
 # Run as root. scripts/test.sh runs it with PGPORT set to its own server's
 # port; this script never uses that server. It starts its own cluster with
@@ -221,6 +225,33 @@ append_expired() {
 		FROM generate_series(0, $streams - 1) AS i" >/dev/null
 }
 
+# The pid of the sweep worker, or an empty line when none runs.
+sweep_worker_pid() {
+	sql postgres "SELECT pid FROM pg_stat_activity WHERE backend_type = 'haematite sweep worker'"
+}
+
+# The last sweep of a database as finished_at|deleted|source.
+last_sweep_record() {
+	sql "$1" "SELECT finished_at || '|' || deleted || '|' || source FROM haematite.last_sweep()"
+}
+
+# Succeed when the last sweep of every given database was a sweep by hand.
+last_sweeps_are_manual() {
+	local db source
+	for db in "$@"; do
+		source=$(sql "$db" "SELECT coalesce(source, 'none') FROM haematite.last_sweep()")
+		if [[ $source != manual ]]; then
+			echo "  $db: expected a sweep by hand, found $source" >&2
+			return 1
+		fi
+	done
+}
+
+# Set a setting of the swept database with ALTER DATABASE ... SET.
+set_database_setting() {
+	sql postgres "ALTER DATABASE $database SET $1" >/dev/null
+}
+
 # Wait until the worker has deleted some of a large backlog, so that the
 # next statement runs while a sweep is in progress (not checked: it may
 # also run between two sweeps, which the checks after it accept too).
@@ -243,7 +274,7 @@ unix_socket_directories = '$work_dir'
 log_line_prefix = '%m [%p] %b: '
 shared_preload_libraries = 'haematite'
 haematite.database = '$database'
-haematite.sweep_interval = 1
+haematite.sweep_interval = '1s'
 haematite.sweep_batch_size = 7
 EOF
 pg_ctl_primary -l "$log_file" -w start >/dev/null
@@ -251,9 +282,12 @@ pg_ctl_primary -l "$log_file" -w start >/dev/null
 check "pg_settings shows the sweeper's settings" \
 	returns postgres "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ',' ORDER BY name)
 		FROM pg_settings WHERE name IN ('haematite.database', 'haematite.sweep_interval', 'haematite.sweep_batch_size')" \
-	"haematite.database=$database,haematite.sweep_batch_size=7,haematite.sweep_interval=1s"
+	"haematite.database=$database,haematite.sweep_batch_size=7,haematite.sweep_interval=1000ms"
+check "the sweep interval is in milliseconds and one minute by default" \
+	returns postgres "SELECT unit || ',' || boot_val FROM pg_settings WHERE name = 'haematite.sweep_interval'" \
+	"ms,60000"
 check "the launcher logs its start" \
-	wait_for 30 log_has_lines 0 'haematite sweep launcher started for database "haematite_worker", interval 1 s, batch size 7' 1
+	wait_for 30 log_has_lines 0 'haematite sweep launcher started for database "haematite_worker", interval 1000 ms, batch size 7' 1
 
 # A database that does not exist yet: one log line, however many rounds.
 check "a missing database is logged" \
@@ -288,7 +322,7 @@ check "interval 0 deletes nothing" \
 
 # A reload with a 1 s interval starts sweeping without a restart.
 mark=$(log_mark)
-reload_with "haematite.sweep_interval = 1"
+reload_with "haematite.sweep_interval = '1s'"
 check "the worker deletes expired events after a reload" \
 	wait_for 30 returns "$database" "SELECT count(*) FROM haematite.events" 3
 xid_after=$(sql "$database" "SELECT txid_current()")
@@ -356,7 +390,7 @@ hand_pid=$HAND_PID
 echo "BEGIN; SELECT haematite.sweep(100);" >&"${HAND[1]}"
 read -r -t 30 -u "${HAND[0]}" hand_deleted
 check "sweep by hand in an open transaction deletes 100" test "$hand_deleted" = 100
-reload_with "haematite.sweep_interval = 1"
+reload_with "haematite.sweep_interval = '1s'"
 check "the worker sweeps past rows locked by sweep by hand" \
 	wait_for 60 events_under_are worker/shared 100
 echo "COMMIT; SELECT count(*) FROM haematite.events WHERE convert_from(stream_key, 'UTF8') LIKE 'worker/shared/%';" >&"${HAND[1]}"
@@ -458,6 +492,174 @@ wait_until_sweep_started worker/shutdown 5000 || true
 check "a fast shutdown during a sweep completes" stop_fast
 pg_ctl_primary -l "$log_file" -w start >/dev/null
 
+# The restart began with no sweep recorded. Sweep the rest of the backlog
+# by hand, so that the worker's next rounds find nothing left.
+reload_with "haematite.sweep_batch_size = 1000"
+sql "$database" "SELECT haematite.sweep()" >/dev/null
+check "the backlog is gone after the restart" \
+	wait_for 60 events_under_are worker/shutdown 0
+
+# Each database has its own last sweep: the worker's rounds show only in
+# haematite.database, and a sweep by hand only in its own database.
+other_database=${database}_other
+sql postgres "CREATE DATABASE $other_database"
+sql "$other_database" "CREATE EXTENSION haematite"
+check "the worker records rounds in its database" wait_for_rounds 2
+check "another database has no record of the worker's rounds" \
+	returns "$other_database" "SELECT coalesce(source, 'none') FROM haematite.last_sweep()" none
+check "stats() in another database has no record of the worker's rounds" \
+	returns "$other_database" "SELECT coalesce(last_sweep_source, 'none') FROM haematite.stats()" none
+reload_with "haematite.sweep_interval = 0"
+sleep 2
+worker_record=$(last_sweep_record "$database")
+check "the worker's database records the worker" test "${worker_record##*|}" = worker
+check "sweep by hand in another database" \
+	returns "$other_database" "SELECT haematite.sweep(0)" 0
+check "last_sweep reports the sweep by hand in its database" \
+	returns "$other_database" "SELECT source, deleted FROM haematite.last_sweep()" "manual|0"
+check "stats() reports the sweep by hand in its database" \
+	returns "$other_database" "SELECT last_sweep_source, last_sweep_deleted FROM haematite.stats()" "manual|0"
+check "a sweep in another database leaves the worker's record" \
+	equals "$(last_sweep_record "$database")" "$worker_record"
+check "stats() reports the worker's record in its database" \
+	returns "$database" "SELECT last_sweep_finished_at || '|' || last_sweep_deleted || '|' || last_sweep_source FROM haematite.stats()" "$worker_record"
+
+# Shared memory keeps the last sweep of 32 databases. With the two above
+# and 30 more, every record stays; a sweep in a 33rd database replaces the
+# record whose sweep is oldest, the worker's.
+extra_databases=()
+for i in $(seq 31); do
+	extra_databases+=("${database}_extra_$i")
+	sql postgres "CREATE DATABASE ${database}_extra_$i TEMPLATE $other_database"
+done
+for db in "${extra_databases[@]:0:30}"; do
+	sql "$db" "SELECT haematite.sweep(0)" >/dev/null
+done
+check "32 databases keep their last sweeps" \
+	equals "$(last_sweep_record "$database")" "$worker_record"
+sql "${extra_databases[30]}" "SELECT haematite.sweep(0)" >/dev/null
+check "a sweep in a 33rd database replaces the oldest record" \
+	returns "$database" "SELECT coalesce(source, 'none') FROM haematite.last_sweep()" none
+check "the 32 newer records stay" \
+	last_sweeps_are_manual "$other_database" "${extra_databases[@]}"
+for db in "${extra_databases[@]}"; do
+	sql postgres "DROP DATABASE $db"
+done
+
+# A database that accepts no connections: the launcher logs that once and
+# starts no worker, so no FATAL line appears, however many rounds pass.
+sql postgres "ALTER DATABASE $database WITH ALLOW_CONNECTIONS false"
+mark=$(log_mark)
+reload_with "haematite.sweep_interval = '1s'"
+check "a database without connections is logged" \
+	wait_for 30 log_has_lines "$mark" "database \"$database\" does not accept connections" 1
+sleep 3
+check "a database without connections is logged once" \
+	log_has_lines "$mark" "does not accept connections" 1
+check "a database without connections gets no sweep worker" \
+	log_has_lines "$mark" "FATAL|exited with exit code" 0
+
+mark=$(log_mark)
+reload_with "haematite.database = 'template0'"
+check "template0 is logged as a database without connections" \
+	wait_for 30 log_has_lines "$mark" 'database "template0" does not accept connections' 1
+sleep 3
+check "template0 is logged once" \
+	log_has_lines "$mark" "does not accept connections" 1
+check "template0 gets no sweep worker" \
+	log_has_lines "$mark" "FATAL|exited with exit code" 0
+
+# A database that an interrupted DROP DATABASE left behind is marked
+# invalid with datconnlimit -2 and accepts no connections either.
+invalid_database=${database}_invalid
+sql postgres "CREATE DATABASE $invalid_database"
+sql postgres "UPDATE pg_database SET datconnlimit = -2 WHERE datname = '$invalid_database'"
+mark=$(log_mark)
+reload_with "haematite.database = '$invalid_database'"
+check "an invalid database is logged as a database without connections" \
+	wait_for 30 log_has_lines "$mark" "database \"$invalid_database\" does not accept connections" 1
+sleep 3
+check "an invalid database is logged once" \
+	log_has_lines "$mark" "does not accept connections" 1
+check "an invalid database gets no sweep worker" \
+	log_has_lines "$mark" "FATAL|exited with exit code" 0
+sql postgres "DROP DATABASE $invalid_database"
+
+sql postgres "ALTER DATABASE $database WITH ALLOW_CONNECTIONS true"
+reload_with "haematite.database = '$database'"
+append_expired worker/connections_again 1 5
+check "the worker sweeps once the database accepts connections again" \
+	wait_for 30 events_under_are worker/connections_again 0
+
+# Settings made with ALTER DATABASE ... SET, which the database owner may
+# run, do not stop the worker. This script's own sessions override them.
+# The last sweep before them is one by hand.
+reload_with "haematite.sweep_interval = 0"
+sleep 2
+check "sweep by hand before the database's settings" \
+	returns "$database" "SELECT haematite.sweep(0)" 0
+set_database_setting "default_transaction_read_only = on"
+set_database_setting "statement_timeout = '1ms'"
+set_database_setting "lock_timeout = '1ms'"
+set_database_setting "idle_in_transaction_session_timeout = '1ms'"
+set_database_setting "default_transaction_isolation = 'serializable'"
+check "the database has the settings" \
+	returns postgres "SELECT array_to_string(setconfig, ',') FROM pg_db_role_setting
+		WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = '$database') AND setrole = 0" \
+	"default_transaction_read_only=on,statement_timeout=1ms,lock_timeout=1ms,idle_in_transaction_session_timeout=1ms,default_transaction_isolation=serializable"
+export PGOPTIONS="-c default_transaction_read_only=off -c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"
+append_expired worker/settings 20 1000
+mark=$(log_mark)
+reload_with "haematite.sweep_interval = '1s'"
+check "the worker sweeps despite the database's settings" \
+	wait_for 60 events_under_are worker/settings 0
+check "the worker deleted them all" \
+	equals "$(sum_worker_deletions "$mark")" 20000
+check "the database's settings cause no worker error" \
+	log_has_lines "$mark" "ERROR|FATAL" 0
+check "last_sweep reports the worker despite the database's settings" \
+	wait_for 30 returns "$database" "SELECT source FROM haematite.last_sweep()" worker
+sql postgres "ALTER DATABASE $database RESET ALL"
+unset PGOPTIONS
+
+# A round that is terminated part way has its committed batches recorded,
+# though it logs no line. The last sweep before it is one by hand, and the
+# sweeper is off again before the termination, so no later round can
+# overwrite the record. With one event per batch, 20000 events make the
+# round last much longer than the few statements before the termination.
+reload_with "haematite.sweep_interval = 0" "haematite.sweep_batch_size = 1"
+sleep 2
+check "sweep by hand before the terminated round" \
+	returns "$database" "SELECT haematite.sweep(0)" 0
+append_expired worker/terminated 20 1000
+mark=$(log_mark)
+reload_with "haematite.sweep_interval = '1s'"
+wait_until_sweep_started worker/terminated 20000 || true
+reload_with "haematite.sweep_interval = 0"
+pid=$(sweep_worker_pid)
+check "the sweep worker is terminated part way" \
+	is_true postgres "SELECT pg_terminate_backend(${pid:-NULL})"
+check "the terminated sweep worker exits" wait_for 30 process_gone "$pid"
+terminated_left=$(events_under worker/terminated)
+check "the terminated round left expired events" test "$terminated_left" -gt 0
+check "last_sweep reports what the terminated round deleted" \
+	wait_for 10 returns "$database" "SELECT source, deleted FROM haematite.last_sweep()" \
+	"worker|$((20000 - terminated_left))"
+check "the terminated round logs no deletion" \
+	log_has_lines "$mark" "haematite sweep worker deleted" 0
+
+# An interval below one second is kept in milliseconds: 400 ms sweeps.
+reload_with "haematite.sweep_interval = '400ms'" "haematite.sweep_batch_size = 1000"
+check "pg_settings shows an interval of 400 ms" \
+	wait_for 10 returns postgres "SELECT setting || unit FROM pg_settings WHERE name = 'haematite.sweep_interval'" 400ms
+append_expired worker/subsecond 1 5
+check "an interval of 400 ms sweeps" \
+	wait_for 30 events_under_are worker/subsecond 0
+check "an interval of 400 ms sweeps what the terminated round left" \
+	wait_for 30 events_under_are worker/terminated 0
+check "rounds repeat with an interval of 400 ms" wait_for_rounds 3
+sql postgres "DROP DATABASE $other_database"
+
 # A hot standby runs no sweeper and logs nothing about it; once promoted,
 # it sweeps. The primary stops sweeping so that the standby has expired
 # events to delete after promotion.
@@ -468,7 +670,7 @@ append_expired worker/standby 1 20
 runuser -u postgres -- "$HAEMATITE_PGBIN/pg_basebackup" -h "$work_dir" -p "$port" \
 	-U postgres -D "$standby_dir" -R -X stream -c fast
 runuser -u postgres -- "$HAEMATITE_PGBIN/pg_ctl" -D "$standby_dir" \
-	-o "-p $standby_port -c hot_standby=on -c haematite.sweep_interval=1" \
+	-o "-p $standby_port -c hot_standby=on -c haematite.sweep_interval=1s" \
 	-l "$standby_log" -w start >/dev/null
 check "the replica is in recovery" \
 	standby_returns "SELECT pg_is_in_recovery()" t

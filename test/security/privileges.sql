@@ -164,10 +164,13 @@ SELECT is_empty(
       WHERE p.pronamespace = 'haematite'::regnamespace AND NOT r.rolsuper$$,
     'every function is owned by a superuser');
 
-SELECT is_empty(
-    $$SELECT oid::regprocedure, proconfig FROM pg_proc
+-- Only stats() has a SET clause, and it sets planner switches only: no
+-- function relies on a search_path setting.
+SELECT results_eq(
+    $$SELECT oid::regprocedure::text, proconfig FROM pg_proc
       WHERE pronamespace = 'haematite'::regnamespace AND proconfig IS NOT NULL$$,
-    'no function has a SET clause, so a call changes no setting');
+    $$VALUES ('haematite.stats()', '{enable_seqscan=off,enable_bitmapscan=off}'::text[])$$,
+    'only stats() has a SET clause, and it sets no search_path');
 
 SELECT is_empty(
     $$SELECT p.oid::regprocedure
