@@ -29,6 +29,7 @@ target_database=haematite_dump_target
 reader_role=haematite_dump_reader
 work_dir=$(mktemp -d /tmp/haematite-dump.XXXXXX)
 source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/databases.sh"
 
 cleanup() {
 	local db
@@ -41,19 +42,6 @@ cleanup() {
 		-c "DROP ROLE IF EXISTS $reader_role" >/dev/null 2>&1 ||
 		echo "warning: could not drop role $reader_role" >&2
 	rm -rf "$work_dir"
-}
-
-# Run SQL in a database as the superuser: quiet, unaligned, tuples only.
-sql() {
-	local db=$1
-	shift
-	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
-
-# Create an empty database, dropping an old one of that name first.
-new_database() {
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'SET client_min_messages = warning' \
-		-c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
 }
 
 # Fill a database that has the extension: four streams of every kind, two

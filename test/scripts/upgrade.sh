@@ -34,6 +34,7 @@ reader_role=haematite_upgrade_reader
 defaults_role=haematite_upgrade_defaults
 work_dir=$(mktemp -d /tmp/haematite-upgrade.XXXXXX)
 source "$(dirname "${BASH_SOURCE[0]}")/lib/checks.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/databases.sh"
 
 cleanup() {
 	local db role
@@ -48,19 +49,6 @@ cleanup() {
 			echo "warning: could not drop role $role" >&2
 	done
 	rm -rf "$work_dir"
-}
-
-# Run SQL in a database as the superuser: quiet, unaligned, tuples only.
-sql() {
-	local db=$1
-	shift
-	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"
-}
-
-# Create an empty database, dropping an old one of that name first.
-new_database() {
-	psql -X -q -v ON_ERROR_STOP=1 -d postgres -c 'SET client_min_messages = warning' \
-		-c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
 }
 
 # Print the haematite versions that have a base script, oldest first.
