@@ -166,10 +166,12 @@ SELECT is_empty(
 
 -- Only stats() has a SET clause, and it sets planner switches only: no
 -- function relies on a search_path setting.
-SELECT results_eq(
-    $$SELECT oid::regprocedure::text, proconfig FROM pg_proc
-      WHERE pronamespace = 'haematite'::regnamespace AND proconfig IS NOT NULL$$,
-    $$VALUES ('haematite.stats()', '{enable_seqscan=off,enable_bitmapscan=off}'::text[])$$,
+SELECT is(
+    (SELECT string_agg(oid::regprocedure::text || ' ' ||
+                       array_to_string(proconfig, ','), '; ') COLLATE "C"
+     FROM pg_proc
+     WHERE pronamespace = 'haematite'::regnamespace AND proconfig IS NOT NULL),
+    'haematite.stats() enable_seqscan=off,enable_bitmapscan=off',
     'only stats() has a SET clause, and it sets no search_path');
 
 SELECT is_empty(
