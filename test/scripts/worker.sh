@@ -230,6 +230,11 @@ sweep_worker_pid() {
 	sql postgres "SELECT pid FROM pg_stat_activity WHERE backend_type = 'haematite sweep worker'"
 }
 
+# Succeed when a sweep worker is running.
+sweep_worker_running() {
+	[[ -n $(sweep_worker_pid) ]]
+}
+
 # The last sweep of a database as finished_at|deleted|source.
 last_sweep_record() {
 	sql "$1" "SELECT finished_at || '|' || deleted || '|' || source FROM haematite.last_sweep()"
@@ -456,15 +461,17 @@ check "the worker sweeps after a crash restart" \
 	wait_for 30 events_under_are worker/after_crash 0
 
 # DDL during a long sweep round. With one event per transaction, a round
-# over 5000 events takes longer than the 5 seconds that DROP DATABASE waits
-# for other sessions to leave, so a worker that stayed in the database to
-# the end of its round would make it fail.
+# over 20000 events takes much longer than the 5 seconds that DROP DATABASE
+# waits for other sessions to leave, so a worker that stayed in the database
+# to the end of its round would make it fail.  Each case first checks that
+# the worker is still in its round.
 reload_with "haematite.sweep_batch_size = 1"
 
 # DROP EXTENSION while the worker sweeps: it waits at most for one batch,
 # and the worker then goes quiet.
-append_expired worker/drop_extension 5 1000
-wait_until_sweep_started worker/drop_extension 5000 || true
+append_expired worker/drop_extension 20 1000
+wait_until_sweep_started worker/drop_extension 20000 || true
+check "the worker is sweeping before the DROP EXTENSION" sweep_worker_running
 mark=$(log_mark)
 check "DROP EXTENSION succeeds during a sweep" \
 	sql "$database" "SET statement_timeout = '60s'" "DROP EXTENSION haematite"
@@ -476,8 +483,9 @@ check "DROP EXTENSION causes no worker error" \
 # A plain DROP DATABASE (without FORCE) during a sweep: the worker leaves
 # the database between two batches.
 sql "$database" "CREATE EXTENSION haematite"
-append_expired worker/drop_database 5 1000
-wait_until_sweep_started worker/drop_database 5000 || true
+append_expired worker/drop_database 20 1000
+wait_until_sweep_started worker/drop_database 20000 || true
+check "the worker is sweeping before the DROP DATABASE" sweep_worker_running
 mark=$(log_mark)
 check "DROP DATABASE succeeds during a sweep" \
 	sql postgres "SET statement_timeout = '60s'" "DROP DATABASE $database"
@@ -487,8 +495,9 @@ check "the launcher reports the dropped database" \
 # A fast shutdown during a sweep is not held up by the sweeper.
 sql postgres "CREATE DATABASE $database"
 sql "$database" "CREATE EXTENSION haematite"
-append_expired worker/shutdown 5 1000
-wait_until_sweep_started worker/shutdown 5000 || true
+append_expired worker/shutdown 20 1000
+wait_until_sweep_started worker/shutdown 20000 || true
+check "the worker is sweeping before the fast shutdown" sweep_worker_running
 check "a fast shutdown during a sweep completes" stop_fast
 pg_ctl_primary -l "$log_file" -w start >/dev/null
 
