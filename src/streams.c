@@ -87,10 +87,10 @@ PG_FUNCTION_INFO_V1(next_seq);
  * A new head row carries RESERVE, 48 filler bytes that its first append
  * clears.  Inserts fill a page only up to the fillfactor, and PostgreSQL
  * prunes a page on access once its free space falls below that same
- * margin, so rows inserted at their final size would make nearly every
- * later head update prune the whole page (and write a WAL record for it).
- * Rows that shrink after their first append leave free space above the
- * margin, and a page then takes dozens of HOT updates between prunes.
+ * margin.  So rows inserted at their final size would make nearly every
+ * later head update prune the whole page and log the prune.  Rows that
+ * shrink after their first append leave free space above the margin, and a
+ * page then takes dozens of HOT updates between prunes.
  */
 #define RESERVE \
 	"'\\x" \

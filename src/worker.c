@@ -29,8 +29,8 @@
  * records the last sweep of each database, written by the sweep worker
  * after every batch and, when their transaction commits, by calls of
  * sweep() in any backend.  It keeps SWEEP_RECORD_SLOTS databases; a new one
- * replaces the database whose last sweep is oldest.  It also holds the
- * outcome of the last round, written by the sweep worker for the
+ * replaces the database whose last sweep is oldest.  It also keeps the
+ * outcome of the last round, which the sweep worker writes for the
  * launcher.  It exists only when the library is preloaded; otherwise
  * last_sweep() returns NULLs and nothing is recorded.
  *
@@ -154,6 +154,31 @@ static void report_round_outcome(SweepRoundOutcome outcome,
 static void terminate_sweep_worker(int code, Datum arg);
 static SweepRoundOutcome lock_sweep_targets(void);
 static void set_round_outcome(SweepRoundOutcome outcome);
+static void define_sweep_worker(BackgroundWorker *worker,
+								const char *function_name,
+								const char *type, int restart_time);
+
+/*
+ * define_sweep_worker
+ *		Fill *worker with what the launcher and the sweep worker share: a
+ *		database connection, start after recovery, and an entry point here.
+ *
+ * The caller sets bgw_name when it differs from the type.
+ */
+static void
+define_sweep_worker(BackgroundWorker *worker, const char *function_name,
+					const char *type, int restart_time)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = restart_time;
+	strlcpy(worker->bgw_library_name, "haematite", BGW_MAXLEN);
+	strlcpy(worker->bgw_function_name, function_name, BGW_MAXLEN);
+	strlcpy(worker->bgw_name, type, BGW_MAXLEN);
+	strlcpy(worker->bgw_type, type, BGW_MAXLEN);
+}
 
 /*
  * haematite_worker_init
@@ -175,16 +200,9 @@ haematite_worker_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = sweep_shmem_startup;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = SWEEP_LAUNCHER_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "haematite", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "haematite_sweep_launcher_main",
-			BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "haematite sweep launcher", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "haematite sweep launcher", BGW_MAXLEN);
+	define_sweep_worker(&worker, "haematite_sweep_launcher_main",
+						"haematite sweep launcher",
+						SWEEP_LAUNCHER_RESTART_SECONDS);
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -276,8 +294,8 @@ record_last_sweep(TimestampTz finished_at, int64 deleted,
  *
  * Called by sweep() with the count it returns.  The sweeps of one
  * transaction are recorded as one, with their total count and the commit
- * time, unless a subtransaction that ran them aborts; nothing is recorded
- * when the transaction aborts or is prepared for two-phase commit.  Does
+ * time.  Sweeps of an aborted subtransaction are left out.  Nothing is
+ * recorded when the transaction aborts or is prepared for two-phase commit.  Does
  * nothing when the library was not preloaded.
  */
 void
@@ -521,17 +539,10 @@ run_sweep_round(void)
 	/* The worker overwrites this unless it fails before the end. */
 	set_round_outcome(SWEEP_ROUND_FAILED);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "haematite", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "haematite_sweep_worker_main",
-			BGW_MAXLEN);
+	define_sweep_worker(&worker, "haematite_sweep_worker_main",
+						"haematite sweep worker", BGW_NEVER_RESTART);
 	snprintf(worker.bgw_name, BGW_MAXLEN,
 			 "haematite sweep worker for database %u", database_oid);
-	strlcpy(worker.bgw_type, "haematite sweep worker", BGW_MAXLEN);
 	worker.bgw_main_arg = ObjectIdGetDatum(database_oid);
 	worker.bgw_notify_pid = MyProcPid;
 
@@ -574,8 +585,8 @@ run_sweep_round(void)
  *		Find the database named database_name and check that a sweep worker
  *		can connect to it.
  *
- * Sets *database_oid and returns SWEEP_ROUND_SWEPT when it can;
- * SWEEP_ROUND_NO_DATABASE when there is no such database, and
+ * Sets *database_oid and returns SWEEP_ROUND_SWEPT when it can.  Returns
+ * SWEEP_ROUND_NO_DATABASE when there is no such database.  Returns
  * SWEEP_ROUND_NO_CONNECTIONS when it does not accept connections (such as
  * template0, or a database that an interrupted DROP DATABASE left invalid),
  * because the worker would fail with FATAL every round.
@@ -626,9 +637,9 @@ find_database(const char *database_name, Oid *database_oid)
  * report_round_outcome
  *		Log a problem that stopped a round, once until the outcome changes.
  *
- * *reported is the outcome logged last.  A round that swept clears it,
- * so a problem that comes back is logged again; a round that yielded to
- * DDL or failed with a logged error changes nothing.
+ * *reported is the outcome logged last.  A round that swept clears it, so
+ * a problem that comes back is logged again.  A round that yielded to DDL,
+ * or failed with an error it logged, leaves it as it is.
  */
 static void
 report_round_outcome(SweepRoundOutcome outcome, SweepRoundOutcome *reported)
@@ -697,8 +708,8 @@ terminate_sweep_worker(int code, Datum arg)
  * transaction, and commits.  The round ends with the first short batch, or
  * when lock_sweep_targets reports a lock held or requested by DDL.  SIGTERM
  * cancels the batch in progress and exits.  The last sweep is recorded after
- * every committed batch, so a round that is terminated still shows what it
- * deleted; only a round that ends normally logs its line.
+ * every committed batch, so a terminated round still shows what it deleted.
+ * Only a round that ends normally logs its line.
  */
 void
 haematite_sweep_worker_main(Datum main_arg)
@@ -767,8 +778,12 @@ haematite_sweep_worker_main(Datum main_arg)
 	pgstat_report_activity(STATE_IDLE, NULL);
 	finished_at = GetCurrentTimestamp();
 
-	/* Record and log only rounds that reached the event table. */
-	if (outcome == SWEEP_ROUND_SWEPT || deleted > 0)
+	/*
+	 * Every committed batch is recorded already.  Record a round that
+	 * reached the event table once more, so that one which deleted nothing
+	 * still shows the sweeper is alive.
+	 */
+	if (outcome == SWEEP_ROUND_SWEPT)
 		record_last_sweep(finished_at, deleted, HAEMATITE_SWEEP_BY_WORKER);
 	if (deleted > 0)
 		ereport(LOG,

@@ -136,9 +136,9 @@ if [[ $fuzz_calls -gt 0 ]]; then
 	fi
 fi
 
-# The background sweeper: 500 expired events in the database it serves, in
-# batches of 50, then a sweep by hand in a second database; both databases
-# read their own last sweep.
+# The background sweeper deletes 500 expired events in the database it
+# serves, in batches of 50.  Then a sweep by hand runs in a second database,
+# and each database reads its own last sweep.
 echo "Running the background sweeper"
 sweeper_status=0
 for database in haematite_memcheck_sweep haematite_memcheck_other; do

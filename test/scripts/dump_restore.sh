@@ -7,11 +7,12 @@
 #
 # The extension's three tables are registered with pg_extension_config_dump,
 # so pg_dump writes CREATE EXTENSION followed by their rows.  This script
-# fills a database with streams (events that never expire, events that
-# expire tomorrow, events that already expired, a stream whose events all
-# expired), values and a grant, dumps it in plain and in custom format,
-# restores each dump into a new database (psql and pg_restore), and compares
-# the output of every read function, byte for byte, and every table row.
+# fills a database with streams, values and a grant.  The streams hold
+# events that never expire, events that expire tomorrow, events that already
+# expired, and one stream whose events all expired.  It dumps the database
+# in plain and in custom format and restores each dump into a new database
+# (psql and pg_restore).  Then it compares the output of every read
+# function, byte for byte, and every table row.
 # It does the same for a database created at the oldest version with a base
 # script: a dump does not record the extension version, so the restore
 # creates the default version and loads the old rows into it.

@@ -12,8 +12,8 @@
 # Run as root. scripts/test.sh runs it with PGPORT set to its own server's
 # port; this script never uses that server. It starts its own cluster with
 # the library preloaded on port PGPORT + 3 (HAEMATITE_PORT + 3, 54332 by
-# default) and a streaming replica of it on PGPORT + 4, as the postgres OS
-# user under a new directory in /tmp, and removes both on exit.
+# default) and a streaming replica of it on PGPORT + 4. Both run as the
+# postgres OS user under a new directory in /tmp, removed on exit.
 #
 # Every wait polls with a limit of at most 60 seconds. The few fixed pauses
 # only give the sweeper time to do something it must not do (log a message
@@ -462,8 +462,8 @@ check "the worker sweeps after a crash restart" \
 
 # DDL during a long sweep round. With one event per transaction, a round
 # over 20000 events takes much longer than the 5 seconds that DROP DATABASE
-# waits for other sessions to leave, so a worker that stayed in the database
-# to the end of its round would make it fail.  Each case first checks that
+# waits for other sessions to leave. A worker that stayed in the database to
+# the end of its round would make the drop fail. Each case first checks that
 # the worker is still in its round.
 reload_with "haematite.sweep_batch_size = 1"
 
